@@ -1,0 +1,71 @@
+"""Plugins layer: small helpers shared by the comparators (no I/O, numpy only)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from engine.types import ComparisonResult, FloatArray, HistData, Status
+
+
+def result(
+    comp: str,
+    data: HistData,
+    status: Status,
+    *,
+    score: float = 0.0,
+    threshold: float | None = None,
+    reason: str = "",
+    scores: Mapping[str, float] | None = None,
+    arrays: Mapping[str, FloatArray] | None = None,
+) -> ComparisonResult:
+    """Build a result with the entries of ``data`` and a finite score."""
+    return ComparisonResult(
+        comparator=comp,
+        path=data.path,
+        status=status,
+        score=float(score) if math.isfinite(score) else 0.0,
+        threshold=threshold,
+        reason=reason,
+        scores=dict(scores or {}),
+        entries=data.total,
+        arrays=dict(arrays or {}),
+    )
+
+
+def skipped(comp: str, data: HistData, reason: str) -> ComparisonResult:
+    """A ``SKIPPED`` result with its reason (a comparator never returns None)."""
+    return result(comp, data, Status.SKIPPED, reason=reason)
+
+
+def same_binning(a: HistData, b: HistData) -> bool:
+    """True when both histograms have the same shape and bin edges."""
+    if a.values.shape != b.values.shape or len(a.edges) != len(b.edges):
+        return False
+    return all(
+        ea.shape == eb.shape and np.allclose(ea, eb, rtol=1e-9, atol=0.0)
+        for ea, eb in zip(a.edges, b.edges, strict=True)
+    )
+
+
+def usable_refs(data: HistData, refs: Sequence[HistData]) -> tuple[list[HistData], list[str]]:
+    """References with the data's binning and non-zero entries, and why others were dropped."""
+    keep: list[HistData] = []
+    dropped: list[str] = []
+    for r in refs:
+        if not same_binning(data, r):
+            dropped.append(f"run {r.run}: binning {r.values.shape} differs from data {data.values.shape}")
+        elif r.total <= 0:
+            dropped.append(f"run {r.run}: no entries")
+        else:
+            keep.append(r)
+    return keep, dropped
+
+
+def no_reference_reason(dropped: Sequence[str]) -> str:
+    """Reason text for a comparison that has no usable reference."""
+    if not dropped:
+        return "no usable reference: none given"
+    return "no usable reference: " + "; ".join(dropped)
