@@ -1,0 +1,110 @@
+"""Engine layer: ``autodqm compare`` — compare a data file with reference files.
+
+Exit 0 when the comparison ran (flagged histograms included); 2 with a one-line error
+when it could not (bad file, unknown subsystem, bad run numbers).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from dataclasses import replace
+
+from engine.config import SubsystemConfig, find_subsystem, load_subsystem
+from engine.errors import DQMError
+from engine.pipeline import SubsystemReport, read_inputs, run_comparison
+from engine.registry import Registry, build_registry
+from engine.settings import Settings
+from engine.types import ComparisonResult, Status
+
+NAME = "compare"
+HELP = "compare histograms of a data run against one or more reference runs"
+
+#: Status shown as a symbol and a word, never as colour alone.
+SYMBOL = {Status.FLAGGED: "✗", Status.ERROR: "!", Status.SKIPPED: "–", Status.OK: "✓"}
+
+
+def _run_number(text: str) -> int:
+    try:
+        run = int(text)
+    except ValueError:
+        msg = f"run number must be a positive integer, got {text!r}"
+        raise argparse.ArgumentTypeError(msg) from None
+    if run <= 0:
+        msg = f"run number must be a positive integer, got {text!r}"
+        raise argparse.ArgumentTypeError(msg)
+    return run
+
+
+def _run_list(text: str) -> list[int]:
+    return [_run_number(t.strip()) for t in text.split(",") if t.strip()]
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("data", metavar="DATA.root", help="DQM file of the run to check")
+    p.add_argument("refs", metavar="REF.root", nargs="+", help="DQM files of reference runs")
+    p.add_argument("--subsystem", "-s", required=True, help="subsystem NAME or a config PATH.json")
+    p.add_argument("--config-dir", help="directory of <NAME>.json configs (default: config_dir)")
+    p.add_argument("--comparators", help="comma-separated comparators to run instead of the config's")
+    p.add_argument("--format", choices=("json", "table"), default="table", help="output format")
+    p.add_argument("--data-run", type=_run_number, help="data run number (default: from the file)")
+    p.add_argument("--ref-runs", type=_run_list, help="comma-separated reference run numbers")
+    p.add_argument("--arrays", action="store_true", help="include per-bin arrays in JSON output")
+
+
+def with_comparators(sub: SubsystemConfig, names: list[str], registry: Registry) -> SubsystemConfig:
+    """The config with every histogram using ``names`` (where they apply)."""
+    for n in names:
+        registry.get(n)  # unknown name -> ConfigError with a suggestion
+    hists = tuple(replace(h, comparators=None) for h in sub.hists)
+    return replace(sub, comparators=tuple(names), hists=hists)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    registry = build_registry(load_external=settings.load_external_plugins)
+    config_dir = args.config_dir or settings.config_dir
+    sub = load_subsystem(find_subsystem(args.subsystem, config_dir), registry)
+    if args.comparators:
+        sub = with_comparators(sub, [c.strip() for c in args.comparators.split(",")], registry)
+    inputs = read_inputs(sub, args.data, args.refs, data_run=args.data_run, ref_runs=args.ref_runs)
+    if not inputs.plan.hists:
+        msg = f"{args.data}: none of the {len(sub.hists)} histogram paths of {sub.name} is in run {inputs.data_run}"
+        raise DQMError(msg)
+    report = run_comparison(sub, registry, inputs)
+    out = sys.stdout
+    if args.format == "json":
+        json.dump(report.to_dict(with_arrays=args.arrays), out, indent=1)
+        out.write("\n")
+    else:
+        out.write(format_table(report))
+    return 0
+
+
+def _scores(r: ComparisonResult) -> str:
+    return " ".join(f"{k}={v:.3g}" for k, v in r.scores.items())
+
+
+def format_table(report: SubsystemReport, width: int | None = None) -> str:
+    """A plain-text table, most severe first, for people reading a terminal."""
+    width = width or shutil.get_terminal_size((120, 24)).columns
+    rows = sorted(report.results, key=lambda r: r.severity, reverse=True)
+    counts = ", ".join(f"{report.count(s)} {s}" for s in (Status.FLAGGED, Status.ERROR, Status.SKIPPED, Status.OK))
+    lines = [
+        f"{report.subsystem} run {report.data_run} vs {', '.join(map(str, report.reference_runs))}: {counts}",
+    ]
+    hw = max([9] + [len(r.path) for r in rows])
+    cw = max([10] + [len(r.comparator) for r in rows])
+    lines.append(f"{'status':<9} {'histogram':<{hw}} {'comparator':<{cw}} {'severity':>8} {'entries':>10}  scores / reason")
+    for r in rows:
+        text = f"{_scores(r)}  {r.reason}".strip()
+        line = (f"{SYMBOL[r.status]} {r.status.value:<7} {r.path:<{hw}} {r.comparator:<{cw}} "
+                f"{r.score:8.2f} {r.entries:10.0f}  {text}")
+        lines.append(line if len(line) <= width else line[: width - 1] + "…")
+    for m in report.missing:
+        lines.append(f"? missing {m}")
+    for n in report.notes:
+        lines.append(f"note: {n}")
+    return "\n".join(lines) + "\n"

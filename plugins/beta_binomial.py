@@ -1,0 +1,352 @@
+"""Plugins layer: the beta-binomial comparator, the production test of CMS AutoDQM.
+
+Numbers match AutoDQM's ``plugins/beta_binomial.py`` (see /work/shared/STATS.md), computed
+in log space with ``gammaln`` and broadcast over a ``(nRef, nBins)`` array.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from scipy import special
+
+from engine.types import ComparisonResult, FloatArray, HistData, Status
+from plugins._common import no_reference_reason, result, skipped, usable_refs
+
+#: Floor on probabilities (about 37 sigma): ``chi2.isf`` fails below ~1e-323.
+P_FLOOR = 1e-300
+#: Pulls beyond this are treated as this in the look-elsewhere correction.
+PULL_CLIP = 37.0
+#: AutoDQM caps a fitted ``pull_cut`` at this value.
+FIT_PULL_CAP = 36.0
+
+
+def betabinom_logpmf(k: FloatArray, n: FloatArray, a: FloatArray, b: FloatArray) -> FloatArray:
+    """Log of the beta-binomial pmf through ``gammaln`` (agrees with ``scipy.stats.betabinom``).
+
+    Args:
+        k: Successes; values outside ``[0, n]`` give ``-inf``.
+        n: Trials. a, b: Shape parameters (> 0). All broadcast together.
+
+    Returns:
+        ``log P(k | n, a, b)``.
+    """
+    k, n, a, b = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (k, n, a, b)))
+    inside = (k >= 0) & (k <= n)
+    kk, nk = np.where(inside, k, 0.0), np.where(inside, n - k, n)
+    out = (
+        special.gammaln(n + 1) - special.gammaln(kk + 1) - special.gammaln(nk + 1)
+        + special.gammaln(kk + a) + special.gammaln(nk + b) - special.gammaln(n + a + b)
+        + special.gammaln(a + b) - special.gammaln(a) - special.gammaln(b)
+    )  # fmt: skip
+    return np.where(inside, out, -np.inf)
+
+
+def prob_rel(data: FloatArray, refs: FloatArray, tol: float = 0.01) -> FloatArray:
+    """Per-bin probability of the data relative to its most likely value, one row per reference.
+
+    ``Prob(k) = betabinom.pmf(k, n, R_t + 1, N_t - R_t + 1)`` with the tolerance-scaled
+    reference ``R_t = round(s R)``, ``N_t = round(s N)``, ``s = (1 + (R tol^2)^2)^(-1/2)``;
+    the maximum is taken at ``floor``/``ceil`` of ``n R / N``. The ratio is capped at 1.
+
+    Args:
+        data: Rounded data counts, shape ``(nBins,)`` (all ``>= 0``).
+        refs: Rounded reference counts, shape ``(nBins,)`` or ``(nRef, nBins)``, each with a
+            positive total.
+        tol: Relative-precision floor of a reference (0 disables the scaling).
+
+    Returns:
+        ``ProbRel`` in ``[0, 1]`` with the shape of ``refs``.
+    """
+    gl = special.gammaln
+    d = np.asarray(data, dtype=np.float64)
+    r = np.asarray(refs, dtype=np.float64)
+    n = float(d.sum())
+    big_n = r.sum(axis=-1, keepdims=True)
+    inv_s = np.square(r * tol**2)
+    inv_s += 1.0
+    np.sqrt(inv_s, out=inv_s)
+    a = np.round(r / inv_s)  # R_t
+    b = np.round(big_n / inv_s)
+    b -= a
+    b += 1.0
+    a += 1.0
+    mu = r * (n / big_n)
+    down = np.floor(mu)  # >= 0; ceil(mu) is down + 1 unless mu is a whole number
+    n_down = n - down
+    # log pmf at k without its k-independent terms, which cancel in the ratio
+    log_max = gl(down + a)
+    log_max += gl(n_down + b)
+    log_max -= gl(down + 1.0)
+    log_max -= gl(n_down + 1.0)
+    # log P(down + 1) - log P(down) from the pmf recurrence (exact, and saves 4 gammaln)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        step = np.log(n_down * (down + a))
+        step -= np.log((down + 1.0) * (n_down - 1.0 + b))
+    log_max += np.where((mu > down) & (n_down > 0) & (step > 0), step, 0.0)
+    log_p = gl(d + a)
+    log_p += gl((n - d) + b)
+    log_p -= gl(d + 1.0) + gl((n - d) + 1.0)
+    log_p -= log_max
+    np.minimum(log_p, 0.0, out=log_p)
+    return np.exp(log_p, out=log_p)
+
+
+def sigmas(p: FloatArray, exact_z: bool = False) -> FloatArray:
+    """Convert probabilities to a number of standard deviations (floored at ``P_FLOOR``).
+
+    Args:
+        p: Probabilities in ``[0, 1]``.
+        exact_z: ``sqrt(-2 ln p)`` (exact for a Gaussian likelihood ratio) instead of
+            AutoDQM's ``sqrt(chi2.isf(p, 1))``, which reads a 3 sigma ratio as 2.54.
+
+    Returns:
+        ``z >= 0``, same shape as ``p``.
+    """
+    q = np.clip(np.asarray(p, dtype=np.float64), P_FLOOR, 1.0)
+    if exact_z:
+        return np.sqrt(-2.0 * np.log(q))
+    # sqrt(chi2.isf(q, 1)) == -ndtri(q / 2), to 1e-14 and ~200x faster than chdtri
+    return np.abs(special.ndtri(q / 2.0))  # type: ignore[no-any-return]
+
+
+def pulls_multi(
+    data: FloatArray, refs: FloatArray, tol: float = 0.01, exact_z: bool = False
+) -> tuple[FloatArray, FloatArray]:
+    """Signed per-bin pulls and the probability-weighted reference, normalised to the data.
+
+    Args:
+        data: Rounded data counts, shape ``(nBins,)``.
+        refs: Rounded reference counts, shape ``(nRef, nBins)`` (or ``(nBins,)``).
+        tol: See :func:`prob_rel`.
+        exact_z: See :func:`sigmas`.
+
+    Returns:
+        ``(pulls, Rw)``, both of shape ``(nBins,)``: ``pull = z(mean_i p_i) sign(D - Rw)`` and
+        ``Rw = n sum_i (R_i/N_i) p_i / sum_j p_j`` with ``p_i = max(ProbRel_i, 1e-300)``.
+    """
+    d = np.asarray(data, dtype=np.float64)
+    r = np.atleast_2d(np.asarray(refs, dtype=np.float64))
+    p = np.maximum(prob_rel(d, r, tol), P_FLOOR)
+    shape = r / r.sum(axis=1, keepdims=True)
+    rw = d.sum() * np.sum(shape * p, axis=0) / p.sum(axis=0)
+    return sigmas(p.mean(axis=0), exact_z) * np.sign(d - rw), rw
+
+
+def lookelsewhere_norm(x: float, n_bins: float) -> float:
+    """AutoDQM's look-elsewhere correction of one pull for ``n_bins`` bins looked at.
+
+    Args:
+        x: A signed pull (magnitudes above 37 count as 37).
+        n_bins: Number of bins used.
+
+    Returns:
+        The signed pull whose one-bin tail probability is the chance of a pull this large
+        anywhere among ``n_bins`` bins.
+    """
+    q = float(special.chdtrc(1.0, min(abs(x), PULL_CLIP) ** 2))
+    qn = n_bins * q if n_bins * q < 0.01 else -math.expm1(n_bins * math.log1p(-q))
+    return float(np.sign(x)) * math.sqrt(float(special.chdtri(1.0, max(qn, P_FLOOR))))
+
+
+def max_pull_norm(pulls: FloatArray, n_bins: float) -> tuple[float, int]:
+    """Look-elsewhere corrected extreme pull (signed) and the flat index of its bin."""
+    i_hi, i_lo = int(np.argmax(pulls)), int(np.argmin(pulls))
+    hi = lookelsewhere_norm(float(pulls[i_hi]), n_bins)
+    lo = lookelsewhere_norm(float(pulls[i_lo]), n_bins)
+    return (lo, i_lo) if abs(lo) > hi else (hi, i_hi)  # AutoDQM's comparison, kept as is
+
+
+def fitted_cut(param: tuple[float, float], n_ref: int) -> float:
+    """``a / nRef + b**2``: a ``thresholds_fit`` curve evaluated at ``n_ref`` references."""
+    a, b = param
+    return a / max(n_ref, 1) + b * b
+
+
+def window_slice(edges: FloatArray, xmin: float | None, xmax: float | None) -> tuple[slice, int]:
+    """AutoDQM's xmin/xmax window on a 1D axis: the bins kept and its edge count.
+
+    Bins whose lower edge lies in ``[xmin, xmax]`` are kept. The edge count reproduces
+    AutoDQM's (one less than the true count when ``xmax`` cuts the axis), which decides
+    whether trimming applies afterwards.
+    """
+    n_edges = len(edges)
+    lo, hi = 0, n_edges - 1
+    if n_edges > 4:
+        if xmin is not None and xmin < edges[-2]:
+            lo = int(np.flatnonzero(edges >= xmin)[0])
+        if xmax is not None and xmax > edges[1]:
+            hi = int(np.flatnonzero(edges <= xmax)[-1])
+    return slice(lo, min(hi + 1, n_edges - 1)), hi - lo + 1
+
+
+def trim_slice(total: FloatArray, n_edges: int) -> slice:
+    """AutoDQM's trimming of empty leading/trailing bins (one empty bin kept, >= 20 bins)."""
+    filled = np.flatnonzero(total > 0)
+    if n_edges <= 20 or filled.size == 0:
+        return slice(0, total.size)
+    hi = max(min(int(filled[-1]) + 1, n_edges - 1), 20)
+    lo = min(max(int(filled[0]) - 1, 0), hi - 20)
+    return slice(lo, hi + 1)
+
+
+def _clean(values: FloatArray) -> tuple[FloatArray, int]:
+    """Counts as AutoDQM uses them: rounded float64, with non-finite and negative bins as 0."""
+    v = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        r = np.round(v)
+    bad = ~np.isfinite(r) | (r < 0)
+    return np.where(bad, 0.0, r), int(np.count_nonzero(bad))
+
+
+def _bin_text(data: HistData, flat: int) -> str:
+    """'x=3 at 5-6' (1D) or 'x=3, y=7 at 5-6, 1-2' (2D), with bin labels when present."""
+    index = np.unravel_index(flat, data.values.shape)
+    names, ranges = [], []
+    for axis, (name, i) in enumerate(zip("xy", (int(j) for j in index), strict=False)):
+        labels = data.labels[axis] if axis < len(data.labels) else None
+        label = f" ({labels[i]})" if labels and i < len(labels) else ""
+        names.append(f"{name}={i}{label}")
+        if axis < len(data.edges) and i + 1 < len(data.edges[axis]):
+            ranges.append(f"{data.edges[axis][i]:g}\u2013{data.edges[axis][i + 1]:g}")
+    return ", ".join(names) + (" at " + ", ".join(ranges) if ranges else "")
+
+
+@dataclass(frozen=True, slots=True)
+class BetaBinomial:
+    """Beta-binomial pulls of data against one or more references (CMS AutoDQM method).
+
+    Each bin's probability of the observed count given a reference is the beta-binomial
+    pmf relative to its maximum; the mean over references becomes a pull in sigma
+    (``sqrt(chi2.isf(p, 1))``, or ``sqrt(-2 ln p)`` with ``exact_z``). Scores:
+    ``chi2 = sum(pull^2) / nBinsUsed`` and ``max_pull``, the largest pull after a
+    look-elsewhere correction for ``nBinsUsed`` bins (signed, in sigma). ``score`` is the
+    severity in units of the cuts, ``max(chi2 / chi2_cut, |max_pull| / pull_cut)``, judged
+    against ``threshold = 1``. Empty data with non-empty references is flagged.
+    """
+
+    name: ClassVar[str] = "beta_binomial"
+    plot_kind: ClassVar[str] = "overlay"
+    dims: ClassVar[tuple[int, ...]] = (1, 2)
+
+    pull_cap: float = 10.0  # caps the returned pulls for display only, as AutoDQM draws them
+    chi2_cut: float = 10.0
+    pull_cut: float = 10.0
+    min_entries: int = 1
+    tol: float = 0.01
+    exact_z: bool = False
+    xmin: float | None = None
+    xmax: float | None = None
+    concatenated: bool = False
+    fit_chi2: tuple[float, float] | None = None
+    fit_pull: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        for field in ("pull_cap", "chi2_cut", "pull_cut"):
+            value = getattr(self, field)
+            if not (isinstance(value, int | float) and value > 0 and math.isfinite(value)):
+                msg = f"beta_binomial: {field} must be a positive number, found {value!r}"
+                raise ValueError(msg)
+        if not (self.tol >= 0 and math.isfinite(self.tol)) or self.min_entries < 0:
+            msg = (
+                f"beta_binomial: expected tol >= 0 and min_entries >= 0, found "
+                f"tol={self.tol!r}, min_entries={self.min_entries!r}"
+            )
+            raise ValueError(msg)
+
+    def cuts(self, n_ref: int) -> tuple[float, float]:
+        """``(chi2_cut, pull_cut)`` for ``n_ref`` usable references (``thresholds_fit`` applied).
+
+        AutoDQM's plugin counts as ``nRef`` the references it keeps (same size, non-empty
+        after rounding), not the ones asked for; so do we.
+        """
+        chi2_cut = 0.8 * fitted_cut(self.fit_chi2, n_ref) if self.fit_chi2 else self.chi2_cut
+        pull_cut = min(fitted_cut(self.fit_pull, n_ref), FIT_PULL_CAP) if self.fit_pull else None
+        return chi2_cut, self.pull_cut if pull_cut is None else pull_cut
+
+    def compare(self, data: HistData, refs: Sequence[HistData]) -> ComparisonResult:
+        """Judge ``data`` against ``refs``; see the class docstring for the scores."""
+        kept, dropped = usable_refs(data, refs)
+        d_all, n_bad = _clean(data.counts)
+        rows, runs = [], []
+        for ref in kept:
+            counts, _ = _clean(ref.counts)
+            if counts.sum() > 0:
+                rows.append(counts.ravel())
+                runs.append(ref.run)
+            else:
+                dropped.append(f"run {ref.run}: no entries after rounding")
+        if not rows:
+            return skipped(self.name, data, no_reference_reason(dropped))
+        d_flat, r_all = d_all.ravel(), np.stack(rows)
+        notes = [f"ignored {msg}" for msg in dropped]
+        if n_bad:
+            notes.append(f"{n_bad} non-finite or negative bin contents taken as 0")
+
+        idx = np.arange(d_flat.size)
+        if data.ndim == 1:
+            n_edges = d_flat.size + 1
+            if (self.xmin is not None or self.xmax is not None) and data.edges:
+                win, w_edges = window_slice(np.asarray(data.edges[0]), self.xmin, self.xmax)
+                r_sums = r_all[:, win].sum(axis=1)
+                if d_flat[win].sum() > 0 and np.any(r_sums > 0):
+                    idx, n_edges = idx[win], w_edges
+                    for run in np.asarray(runs)[r_sums <= 0]:
+                        notes.append(f"ignored run {run}: no entries in the x window")
+                    r_all = r_all[r_sums > 0]
+                else:
+                    notes.append("x window ignored: it leaves the data or every reference empty")
+            if not self.concatenated:
+                idx = idx[trim_slice(d_flat[idx] + r_all[:, idx].sum(axis=0), n_edges)]
+        d, r = d_flat[idx], r_all[:, idx]
+
+        n, n_ref = float(d.sum()), r.shape[0]
+        chi2_cut, pull_cut = self.cuts(n_ref)
+        # bins empty in data and every reference have pull 0 and Rw 0 exactly: skip them
+        used = (d + r.sum(axis=0)) > 0
+        n_used = int(np.count_nonzero(used))
+        pulls, r_weighted = np.zeros(d.size), np.zeros(d.size)
+        pulls[used], r_weighted[used] = pulls_multi(d[used], r[:, used], self.tol, self.exact_z)
+        chi2 = float(np.sum(np.square(pulls))) / max(n_used, 1)
+        max_pull, worst = max_pull_norm(pulls, n_used) if pulls.size else (0.0, 0)
+        score = max(chi2 / chi2_cut, abs(max_pull) / pull_cut)
+
+        shape = data.values.shape
+        pull_map, rw_map = np.zeros(d_flat.size), np.zeros(d_flat.size)
+        pull_map[idx] = np.clip(pulls, -self.pull_cap, self.pull_cap)
+        rw_map[idx] = r_weighted
+        arrays = {"pulls": pull_map.reshape(shape), "ref_weighted": rw_map.reshape(shape)}
+        scores = {"chi2": chi2, "max_pull": max_pull}
+
+        chi2_txt = f"chi2 = {chi2:.3g} {'>' if chi2 > chi2_cut else '≤'} {chi2_cut:g}"
+        pull_bad = abs(max_pull) > pull_cut
+        pull_txt = f"max pull = {max_pull:.3g}\u03c3 {'>' if pull_bad else '≤'} {pull_cut:g}"
+        if n <= 0:
+            mean_ref = float(r.sum()) / n_ref
+            status, score = Status.FLAGGED, max(score, 1.0)
+            what = "reference has" if n_ref == 1 else f"references have (mean of {n_ref})"
+            reason = f"no entries in data, {what} {mean_ref:.0f} entries"
+        elif n < self.min_entries:
+            status, score = Status.SKIPPED, 0.0
+            reason = f"{n:.0f} entries < min_entries={self.min_entries}"
+        elif chi2 > chi2_cut or pull_bad:
+            status = Status.FLAGGED
+            sep = " and " if chi2 > chi2_cut and pull_bad else ", "
+            worst_txt = _bin_text(data, int(idx[worst])) if idx.size else ""
+            reason = f"{chi2_txt}{sep}{pull_txt} (worst bin {worst_txt})"
+        else:
+            status, reason = Status.OK, f"{chi2_txt}, {pull_txt}"
+        if notes:
+            reason += "; " + "; ".join(notes)
+        res = result(
+            self.name, data, status, score=score, threshold=1.0, reason=reason,
+            scores=scores, arrays=arrays,
+        )  # fmt: skip
+        if not math.isfinite(res.entries):
+            res = dataclasses.replace(res, entries=float(d_all.sum()))
+        return res
