@@ -72,7 +72,9 @@ class Registry:
         try:
             return self._classes[name]
         except KeyError:
-            close = difflib.get_close_matches(name, self._classes, n=1)
+            close = difflib.get_close_matches(name, self._classes, n=1) or [
+                n for n in sorted(self._classes) if name and n.startswith(name)
+            ][:1]
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             msg = f"unknown comparator {name!r}{hint}"
             raise ConfigError(msg) from None

@@ -43,7 +43,10 @@ OPT_KEYS: tuple[str, ...] = OPT_FLAGS + OPT_TEXT + OPT_NUMBERS
 
 def hint(word: str, choices: Iterable[str]) -> str:
     """``" (did you mean 'x'?)"`` for the closest of ``choices``, or ``""``."""
-    close = difflib.get_close_matches(word, sorted(set(choices)), n=1, cutoff=0.6)
+    pool = sorted(set(choices))
+    close = difflib.get_close_matches(word, pool, n=1, cutoff=0.6)
+    if not close and len(word) >= 2:  # an abbreviation: 'ks' -> 'ks_test'
+        close = [c for c in pool if c.startswith(word)][:1]
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 

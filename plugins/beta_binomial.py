@@ -26,33 +26,13 @@ PULL_CLIP = 37.0
 FIT_PULL_CAP = 36.0
 
 
-def betabinom_logpmf(k: FloatArray, n: FloatArray, a: FloatArray, b: FloatArray) -> FloatArray:
-    """Log of the beta-binomial pmf through ``gammaln`` (agrees with ``scipy.stats.betabinom``).
-
-    Args:
-        k: Successes; values outside ``[0, n]`` give ``-inf``.
-        n: Trials. a, b: Shape parameters (> 0). All broadcast together.
-
-    Returns:
-        ``log P(k | n, a, b)``.
-    """
-    k, n, a, b = np.broadcast_arrays(*(np.asarray(x, dtype=np.float64) for x in (k, n, a, b)))
-    inside = (k >= 0) & (k <= n)
-    kk, nk = np.where(inside, k, 0.0), np.where(inside, n - k, n)
-    out = (
-        special.gammaln(n + 1) - special.gammaln(kk + 1) - special.gammaln(nk + 1)
-        + special.gammaln(kk + a) + special.gammaln(nk + b) - special.gammaln(n + a + b)
-        + special.gammaln(a + b) - special.gammaln(a) - special.gammaln(b)
-    )  # fmt: skip
-    return np.where(inside, out, -np.inf)
-
-
 def prob_rel(data: FloatArray, refs: FloatArray, tol: float = 0.01) -> FloatArray:
-    """Per-bin probability of the data relative to its most likely value, one row per reference.
+    """Per-bin probability of the data relative to its most likely value, per reference.
 
     ``Prob(k) = betabinom.pmf(k, n, R_t + 1, N_t - R_t + 1)`` with the tolerance-scaled
-    reference ``R_t = round(s R)``, ``N_t = round(s N)``, ``s = (1 + (R tol^2)^2)^(-1/2)``;
-    the maximum is taken at ``floor``/``ceil`` of ``n R / N``. The ratio is capped at 1.
+    reference ``R_t = round(s R)``, ``N_t = round(s N)``, ``s = (1 + (R tol^2)^2)^(-1/2)``,
+    evaluated in log space with ``gammaln``; the maximum is taken at ``floor``/``ceil`` of
+    ``n R / N``. The ratio is capped at 1.
 
     Args:
         data: Rounded data counts, shape ``(nBins,)`` (all ``>= 0``).
@@ -76,7 +56,7 @@ def prob_rel(data: FloatArray, refs: FloatArray, tol: float = 0.01) -> FloatArra
     b -= a
     b += 1.0
     a += 1.0
-    mu = r * (n / big_n)
+    mu = n * r / big_n  # in AutoDQM's order: floor/ceil of a whole number must not move
     down = np.floor(mu)  # >= 0; ceil(mu) is down + 1 unless mu is a whole number
     n_down = n - down
     # log pmf at k without its k-independent terms, which cancel in the ratio
@@ -89,12 +69,13 @@ def prob_rel(data: FloatArray, refs: FloatArray, tol: float = 0.01) -> FloatArra
         step = np.log(n_down * (down + a))
         step -= np.log((down + 1.0) * (n_down - 1.0 + b))
     log_max += np.where((mu > down) & (n_down > 0) & (step > 0), step, 0.0)
-    log_p = gl(d + a)
+    log_p: FloatArray = gl(d + a)
     log_p += gl((n - d) + b)
     log_p -= gl(d + 1.0) + gl((n - d) + 1.0)
     log_p -= log_max
     np.minimum(log_p, 0.0, out=log_p)
-    return np.exp(log_p, out=log_p)
+    np.exp(log_p, out=log_p)
+    return log_p
 
 
 def sigmas(p: FloatArray, exact_z: bool = False) -> FloatArray:
@@ -133,24 +114,25 @@ def pulls_multi(
     d = np.asarray(data, dtype=np.float64)
     r = np.atleast_2d(np.asarray(refs, dtype=np.float64))
     p = np.maximum(prob_rel(d, r, tol), P_FLOOR)
-    shape = r / r.sum(axis=1, keepdims=True)
-    rw = d.sum() * np.sum(shape * p, axis=0) / p.sum(axis=0)
-    return sigmas(p.mean(axis=0), exact_z) * np.sign(d - rw), rw
+    p_sum = p.sum(axis=0)
+    p *= r
+    p *= 1.0 / r.sum(axis=1, keepdims=True)  # now (R_i / N_i) p_i
+    rw = p.sum(axis=0)
+    rw *= d.sum() / p_sum
+    return sigmas(p_sum / r.shape[0], exact_z) * np.sign(d - rw), rw
 
 
 def lookelsewhere_norm(x: float, n_bins: float) -> float:
-    """AutoDQM's look-elsewhere correction of one pull for ``n_bins`` bins looked at.
+    """AutoDQM's look-elsewhere correction of a signed pull ``x`` found among ``n_bins`` bins.
 
-    Args:
-        x: A signed pull (magnitudes above 37 count as 37).
-        n_bins: Number of bins used.
-
-    Returns:
-        The signed pull whose one-bin tail probability is the chance of a pull this large
-        anywhere among ``n_bins`` bins.
+    Returns the signed pull whose one-bin tail probability is the chance of a pull as large
+    as ``x`` (capped at 37) anywhere among ``n_bins`` bins.
     """
     q = float(special.chdtrc(1.0, min(abs(x), PULL_CLIP) ** 2))
-    qn = n_bins * q if n_bins * q < 0.01 else -math.expm1(n_bins * math.log1p(-q))
+    if n_bins * q < 0.01:
+        qn = n_bins * q
+    else:  # 1 - (1 - q)^N, accurately
+        qn = 1.0 if q >= 1.0 else -math.expm1(n_bins * math.log1p(-q))
     return float(np.sign(x)) * math.sqrt(float(special.chdtri(1.0, max(qn, P_FLOOR))))
 
 
@@ -197,10 +179,9 @@ def trim_slice(total: FloatArray, n_edges: int) -> slice:
 
 def _clean(values: FloatArray) -> tuple[FloatArray, int]:
     """Counts as AutoDQM uses them: rounded float64, with non-finite and negative bins as 0."""
-    v = np.asarray(values, dtype=np.float64)
     with np.errstate(invalid="ignore"):
-        r = np.round(v)
-    bad = ~np.isfinite(r) | (r < 0)
+        r = np.round(np.asarray(values, dtype=np.float64))
+        bad = ~np.isfinite(r) | (r < 0)
     return np.where(bad, 0.0, r), int(np.count_nonzero(bad))
 
 
@@ -273,32 +254,26 @@ class BetaBinomial:
         """Judge ``data`` against ``refs``; see the class docstring for the scores."""
         kept, dropped = usable_refs(data, refs)
         d_all, n_bad = _clean(data.counts)
-        rows, runs = [], []
-        for ref in kept:
-            counts, _ = _clean(ref.counts)
-            if counts.sum() > 0:
-                rows.append(counts.ravel())
-                runs.append(ref.run)
-            else:
-                dropped.append(f"run {ref.run}: no entries after rounding")
-        if not rows:
+        cleaned = [(ref.run, _clean(ref.counts)[0].ravel()) for ref in kept]
+        dropped += [f"run {run}: no entries after rounding" for run, c in cleaned if c.sum() <= 0]
+        cleaned = [(run, c) for run, c in cleaned if c.sum() > 0]
+        if not cleaned:
             return skipped(self.name, data, no_reference_reason(dropped))
-        d_flat, r_all = d_all.ravel(), np.stack(rows)
+        d_flat, r_all = d_all.ravel(), np.stack([c for _, c in cleaned])
         notes = [f"ignored {msg}" for msg in dropped]
         if n_bad:
             notes.append(f"{n_bad} non-finite or negative bin contents taken as 0")
 
-        idx = np.arange(d_flat.size)
+        idx = np.arange(d_flat.size)  # the compared bins, as flat indices into data.values
         if data.ndim == 1:
             n_edges = d_flat.size + 1
-            if (self.xmin is not None or self.xmax is not None) and data.edges:
+            if (self.xmin is not None or self.xmax is not None) and d_flat.sum() > 0:
                 win, w_edges = window_slice(np.asarray(data.edges[0]), self.xmin, self.xmax)
-                r_sums = r_all[:, win].sum(axis=1)
-                if d_flat[win].sum() > 0 and np.any(r_sums > 0):
-                    idx, n_edges = idx[win], w_edges
-                    for run in np.asarray(runs)[r_sums <= 0]:
-                        notes.append(f"ignored run {run}: no entries in the x window")
-                    r_all = r_all[r_sums > 0]
+                in_win = r_all[:, win].sum(axis=1) > 0
+                if d_flat[win].sum() > 0 and in_win.any():
+                    idx, n_edges, r_all = idx[win], w_edges, r_all[in_win]
+                    notes += [f"ignored run {run}: no entries in the x window"
+                              for (run, _), ok in zip(cleaned, in_win, strict=True) if not ok]  # fmt: skip
                 else:
                     notes.append("x window ignored: it leaves the data or every reference empty")
             if not self.concatenated:
@@ -316,37 +291,35 @@ class BetaBinomial:
         max_pull, worst = max_pull_norm(pulls, n_used) if pulls.size else (0.0, 0)
         score = max(chi2 / chi2_cut, abs(max_pull) / pull_cut)
 
-        shape = data.values.shape
         pull_map, rw_map = np.zeros(d_flat.size), np.zeros(d_flat.size)
         pull_map[idx] = np.clip(pulls, -self.pull_cap, self.pull_cap)
         rw_map[idx] = r_weighted
+        shape = data.values.shape
         arrays = {"pulls": pull_map.reshape(shape), "ref_weighted": rw_map.reshape(shape)}
-        scores = {"chi2": chi2, "max_pull": max_pull}
 
-        chi2_txt = f"chi2 = {chi2:.3g} {'>' if chi2 > chi2_cut else '≤'} {chi2_cut:g}"
-        pull_bad = abs(max_pull) > pull_cut
-        pull_txt = f"max pull = {max_pull:.3g}\u03c3 {'>' if pull_bad else '≤'} {pull_cut:g}"
+        chi2_bad, pull_bad = chi2 > chi2_cut, abs(max_pull) > pull_cut
+        chi2_txt = f"chi2 = {chi2:.2f} {'>' if chi2_bad else '≤'} {chi2_cut:g}"
+        pull_txt = f"max pull = {max_pull:.2f}\u03c3 {'>' if pull_bad else '≤'} {pull_cut:g}"
         if n <= 0:
-            mean_ref = float(r.sum()) / n_ref
             status, score = Status.FLAGGED, max(score, 1.0)
-            what = "reference has" if n_ref == 1 else f"references have (mean of {n_ref})"
-            reason = f"no entries in data, {what} {mean_ref:.0f} entries"
+            mean_ref = float(r.sum()) / n_ref
+            refs_txt = "reference has" if n_ref == 1 else f"{n_ref} references have on average"
+            reason = f"no entries in data, {refs_txt} {mean_ref:.0f}"
         elif n < self.min_entries:
             status, score = Status.SKIPPED, 0.0
             reason = f"{n:.0f} entries < min_entries={self.min_entries}"
-        elif chi2 > chi2_cut or pull_bad:
+        elif chi2_bad or pull_bad:
             status = Status.FLAGGED
-            sep = " and " if chi2 > chi2_cut and pull_bad else ", "
-            worst_txt = _bin_text(data, int(idx[worst])) if idx.size else ""
-            reason = f"{chi2_txt}{sep}{pull_txt} (worst bin {worst_txt})"
+            worst_txt = _bin_text(data, int(idx[worst]))
+            reason = f"{chi2_txt}{' and ' if chi2_bad and pull_bad else ', '}{pull_txt} "
+            reason += f"(worst bin {worst_txt})"
         else:
             status, reason = Status.OK, f"{chi2_txt}, {pull_txt}"
-        if notes:
-            reason += "; " + "; ".join(notes)
         res = result(
-            self.name, data, status, score=score, threshold=1.0, reason=reason,
-            scores=scores, arrays=arrays,
+            self.name, data, status, score=score, threshold=1.0,
+            reason="; ".join([reason, *notes]), scores={"chi2": chi2, "max_pull": max_pull},
+            arrays=arrays,
         )  # fmt: skip
-        if not math.isfinite(res.entries):
+        if not math.isfinite(res.entries):  # NaN bins: report the cleaned total
             res = dataclasses.replace(res, entries=float(d_all.sum()))
         return res

@@ -14,7 +14,12 @@ from plugins.pull_values import bin_location
 
 
 def _has_errors(h: HistData) -> bool:
-    return h.is_profile and h.bin_entries is not None and h.variances is not None
+    return (
+        h.is_profile
+        and h.bin_entries is not None
+        and h.variances is not None
+        and h.bin_entries.shape == h.values.shape == h.variances.shape
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,15 +102,16 @@ class ProfilePull:
         )
         w_sum = w.sum(axis=0)
         has_ref = w_sum > 0
-        safe_sum = np.where(has_ref, w_sum, 1.0)
-        m_ref = np.where(has_ref, (w * m).sum(axis=0) / safe_sum, 0.0)
-        e_mean2 = (w**2 * v).sum(axis=0) / safe_sum**2
+        frac = w / np.where(has_ref, w_sum, 1.0)  # weights normalised per bin
+        # Offset by the first reference so that a single reference is reproduced exactly.
+        m_ref = np.where(has_ref, m[0] + (frac * (m - m[0])).sum(axis=0), 0.0)
+        e_mean2 = (frac**2 * v).sum(axis=0)
         # Unbiased weighted variance with reliability weights; no spread with one reference.
-        spread_den = w_sum - (w**2).sum(axis=0) / safe_sum
-        spread_ok = spread_den > 1e-12 * safe_sum
+        spread_den = 1.0 - (frac**2).sum(axis=0)
+        spread_ok = has_ref & (spread_den > 1e-12)
         spread2 = np.where(
             spread_ok,
-            (w * (m - m_ref) ** 2).sum(axis=0) / np.where(spread_ok, spread_den, 1.0),
+            (frac * (m - m_ref) ** 2).sum(axis=0) / np.where(spread_ok, spread_den, 1.0),
             0.0,
         )
         e_ref2 = e_mean2 + spread2 + (self.tol * m_ref) ** 2

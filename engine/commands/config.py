@@ -30,7 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Check subsystem configs against the schema and the comparators. "
         "Exit 0 when all are valid, 1 when any is not.",
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="a config PATH.json or a subsystem NAME")
+    p.add_argument(
+        "files", nargs="+", metavar="FILE", help="a config PATH.json or a subsystem NAME"
+    )
     p.add_argument("--config-dir", help="directory of <NAME>.json configs (default: config_dir)")
 
 

@@ -42,7 +42,7 @@ def _dt_chamber(wheel: int, sector: int, station: int) -> np.ndarray:
 
 
 def dt() -> Subsystem:
-    """DT: per-chamber digi occupancies and time boxes, segment summaries, efficiencies."""
+    """DT: per-chamber digi occupancies, time boxes per wheel/station/superlayer, segment summaries, efficiencies."""
     hs: list[HistSpec] = []
     tb = sh.edges(128, 0.0, 1280.0)
     for w in WHEELS:
@@ -56,9 +56,15 @@ def dt() -> Subsystem:
                              sh.edges(nx, 0.5, nx + 0.5), sh.edges(12, 0.5, 12.5),
                              sh.fixed(_dt_chamber(w, s, st)), rate, MAP,
                              titles=("wire number", ""), ylabels=LAYERS))  # fmt: skip
-                t0 = 480.0 + 6.0 * w + 2.0 * (s % 4)
-                hs.append(h1(f"{folder}/TimeBox_{tag}_SL1", f"TimeBox {tag} SL1", tb,
-                             sh.drift_box(tb, t0, 390.0, 9.0), rate / 3, PEAK,
+        for st in STATIONS:
+            for sl in (1, 2, 3):
+                if st == 4 and sl == 2:
+                    continue  # MB4 has no theta superlayer
+                t0 = 480.0 + 6.0 * w + 3.0 * st + (4.0 if sl == 2 else 0.0)
+                hs.append(h1(f"01-Digi/Wheel{w}/TimeBox_W{w}_St{st}_SL{sl}",
+                             f"TimeBox W{w} St{st} SL{sl}", tb,
+                             sh.drift_box(tb, t0, 390.0 if sl != 2 else 370.0, 9.0),
+                             1.5e4 * (1.4 if st == 1 else 1.0), PEAK,
                              xtitle="time (ns)"))  # fmt: skip
     glb = np.random.default_rng(21).lognormal(0.0, 0.05, (12, 5)) * (1.0 + 0.1 * np.abs(WHEELS))
     hs.append(h2("02-Segments/SegmentGlbSummary", "Segment Global Summary",

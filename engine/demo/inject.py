@@ -131,7 +131,8 @@ def make_failure(
             strength = STRENGTHS[kind][level]
     else:
         strength = STRENGTHS[kind][level]
-    return Failure(run, sub.name, spec.path, kind, level, strength, region, spec.rate * lumi)
+    entries = round(float(spec.rate * lumi), 1)
+    return Failure(run, sub.name, spec.path, kind, level, strength, region, entries)
 
 
 def plan_failures(

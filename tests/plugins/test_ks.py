@@ -33,7 +33,8 @@ def test_identical_is_ok() -> None:
     res = KSTest().compare(h1(d, edges=EDGES), [h1(d, 2, EDGES)])
     assert res.status is Status.OK
     assert res.scores == {"ks": 0.0, "p": 1.0}
-    assert res.score == 0.0 and res.threshold == 1.0
+    assert res.score == 0.0
+    assert res.threshold == 1.0
 
 
 def test_same_distribution_is_ok_and_pinned() -> None:
@@ -104,9 +105,13 @@ def test_mismatched_binning_and_2d_are_skipped() -> None:
     flat = h1(d)  # same shape, different edges
     assert KSTest().compare(h1(d, edges=EDGES), [flat]).status is Status.SKIPPED
     h2 = HistData(
-        path="h", run=1, values=np.ones((3, 3)), variances=None,
-        edges=(np.arange(4.0), np.arange(4.0)), kind=HistKind.TH2,
-    )  # fmt: skip
+        path="h",
+        run=1,
+        values=np.ones((3, 3)),
+        variances=None,
+        edges=(np.arange(4.0), np.arange(4.0)),
+        kind=HistKind.TH2,
+    )
     assert KSTest().compare(h2, [h2]).reason == "needs a 1D histogram, got 2D"
 
 
@@ -134,9 +139,14 @@ def test_profiles_use_their_entries() -> None:
     entries = sample(17, 30_000)
     means = np.random.default_rng(0).normal(0, 0.01, entries.size)  # rounding would empty it
     prof = HistData(
-        path="p", run=1, values=means, variances=None, edges=(EDGES,),
-        kind=HistKind.PROFILE, bin_entries=entries,
-    )  # fmt: skip
+        path="p",
+        run=1,
+        values=means,
+        variances=None,
+        edges=(EDGES,),
+        kind=HistKind.PROFILE,
+        bin_entries=entries,
+    )
     res = KSTest().compare(prof, [prof])
     assert res.status is Status.OK
     assert res.entries == 30_000
@@ -159,9 +169,12 @@ def test_bad_cut_is_rejected() -> None:
 def test_outputs_always_finite(pair: tuple[np.ndarray, np.ndarray]) -> None:
     d, r = pair
     res = KSTest(min_entries=0).compare(h1(d), [h1(r, 2)])
-    assert math.isfinite(res.score) and res.score >= 0
+    assert math.isfinite(res.score)
+    assert res.score >= 0
     assert all(math.isfinite(v) for v in res.scores.values())
     if res.status is not Status.SKIPPED:
-        assert 0 <= res.scores["ks"] <= 1 and 0 <= res.scores["p"] <= 1
+        assert 0 <= res.scores["ks"] <= 1
+        assert 0 <= res.scores["p"] <= 1
         for a in res.arrays.values():
-            assert a.shape == d.shape and np.all(np.isfinite(a))
+            assert a.shape == d.shape
+            assert np.all(np.isfinite(a))

@@ -22,10 +22,14 @@ def prof(means: object, err: object, entries: object, run: int = 1) -> HistData:
     edges = (EDGES,) if m.ndim == 1 else tuple(np.arange(s + 1.0) for s in m.shape)
     kind = HistKind.PROFILE if m.ndim == 1 else HistKind.PROFILE2D
     return HistData(
-        path="Residuals/resVsEta", run=run, values=m,
-        variances=np.asarray(err, dtype=np.float64) ** 2, edges=edges, kind=kind,
+        path="Residuals/resVsEta",
+        run=run,
+        values=m,
+        variances=np.broadcast_to(np.asarray(err, dtype=np.float64) ** 2, m.shape).copy(),
+        edges=edges,
+        kind=kind,
         bin_entries=np.broadcast_to(np.asarray(entries, dtype=np.float64), m.shape).copy(),
-    )  # fmt: skip
+    )
 
 
 def sampled(seed: int, truth: np.ndarray, sigma: float, entries: float, run: int = 1) -> HistData:
@@ -49,9 +53,19 @@ def test_identical_is_ok() -> None:
 def test_same_truth_is_ok_and_pinned() -> None:
     res = ProfilePull().compare(sampled(1, TRUTH, 0.05, 400), [sampled(2, TRUTH, 0.05, 900, 2)])
     assert res.status is Status.OK
-    assert res.scores["chi2"] == pytest.approx(0.9497, abs=1e-4)
-    assert res.scores["max_pull"] == pytest.approx(-2.5147, abs=1e-4)
+    assert res.scores["chi2"] == pytest.approx(0.662926, abs=1e-6)
+    assert res.scores["max_pull"] == pytest.approx(-2.005718, abs=1e-6)
     assert res.reason.endswith("over 60 bins, against run 2")
+
+
+def test_pulls_have_unit_width_under_the_null() -> None:
+    chi2 = [
+        ProfilePull(tol=0.0)
+        .compare(sampled(s, TRUTH, 0.05, 400), [sampled(s + 1000, TRUTH, 0.05, 900, 2)])
+        .scores["chi2"]
+        for s in range(100)
+    ]
+    assert np.mean(chi2) == pytest.approx(1.0, abs=0.05)  # 100 x 60 pulls: sd ~0.018
 
 
 def test_five_sigma_shift_is_flagged() -> None:
@@ -61,7 +75,8 @@ def test_five_sigma_shift_is_flagged() -> None:
     res = ProfilePull().compare(shifted, [ref])
     assert res.status is Status.FLAGGED
     assert res.scores["chi2"] == pytest.approx(25, rel=0.25)
-    assert "chi2" in res.reason and "> 5 over 60 bins" in res.reason
+    assert "chi2" in res.reason
+    assert "> 5 over 60 bins" in res.reason
 
 
 def test_one_bad_bin_is_flagged_with_location() -> None:
@@ -109,7 +124,8 @@ def test_empty_bins_are_excluded() -> None:
         [prof(ref.values, np.sqrt(ref.variances), ref_entries, 2)],
     )
     assert res.status is Status.OK
-    assert res.arrays["pulls"][3] == 0.0 and res.arrays["pulls"][9] == 0.0
+    assert res.arrays["pulls"][3] == 0.0
+    assert res.arrays["pulls"][9] == 0.0
     assert "over 58 bins" in res.reason
 
 
@@ -148,9 +164,7 @@ def test_mismatched_binning_is_skipped() -> None:
 def test_unchanged_by_reference_entries_scale() -> None:
     data = sampled(12, TRUTH, 0.05, 400)
     refs = [sampled(13, TRUTH, 0.05, 400, 2), sampled(14, TRUTH, 0.05, 900, 3)]
-    scaled = [
-        prof(r.values, np.sqrt(r.variances), 7 * r.bin_entries, r.run) for r in refs
-    ]
+    scaled = [prof(r.values, np.sqrt(r.variances), 7 * r.bin_entries, r.run) for r in refs]
     a, b = ProfilePull().compare(data, refs), ProfilePull().compare(data, scaled)
     assert a.scores["chi2"] == pytest.approx(b.scores["chi2"], rel=1e-12)
     np.testing.assert_allclose(a.arrays["pulls"], b.arrays["pulls"], rtol=1e-12, atol=1e-15)
@@ -181,15 +195,27 @@ def test_outputs_always_finite(arrs: list[np.ndarray]) -> None:
     m_d, e_d, n_d, m_r, e_r, n_r = arrs
     edges = (np.arange(m_d.size + 1.0),)
     data = HistData(
-        path="p", run=1, values=m_d, variances=e_d**2, edges=edges,
-        kind=HistKind.PROFILE, bin_entries=np.abs(n_d),
-    )  # fmt: skip
+        path="p",
+        run=1,
+        values=m_d,
+        variances=e_d**2,
+        edges=edges,
+        kind=HistKind.PROFILE,
+        bin_entries=np.abs(n_d),
+    )
     ref = HistData(
-        path="p", run=2, values=m_r, variances=e_r**2, edges=edges,
-        kind=HistKind.PROFILE, bin_entries=np.abs(n_r),
-    )  # fmt: skip
+        path="p",
+        run=2,
+        values=m_r,
+        variances=e_r**2,
+        edges=edges,
+        kind=HistKind.PROFILE,
+        bin_entries=np.abs(n_r),
+    )
     res = ProfilePull(min_entries=0, min_bin_entries=0).compare(data, [ref, ref])
-    assert math.isfinite(res.score) and res.score >= 0
+    assert math.isfinite(res.score)
+    assert res.score >= 0
     assert all(math.isfinite(v) for v in res.scores.values())
     for a in res.arrays.values():
-        assert a.shape == m_d.shape and np.all(np.isfinite(a))
+        assert a.shape == m_d.shape
+        assert np.all(np.isfinite(a))

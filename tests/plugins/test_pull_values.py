@@ -21,9 +21,14 @@ def h2(values: object, run: int = 1, *, labels: tuple = ()) -> HistData:
     v = np.asarray(values, dtype=np.float64)
     edges = (np.linspace(0.0, 1.0, v.shape[0] + 1), np.arange(v.shape[1] + 1, dtype=float))
     return HistData(
-        path="Occupancy/hORecHits", run=run, values=v, variances=None, edges=edges,
-        kind=HistKind.TH2, labels=labels,
-    )  # fmt: skip
+        path="Occupancy/hORecHits",
+        run=run,
+        values=v,
+        variances=None,
+        edges=edges,
+        kind=HistKind.TH2,
+        labels=labels,
+    )
 
 
 def autodqm_errors(m: np.ndarray) -> np.ndarray:
@@ -171,7 +176,9 @@ def test_norm_type_row_and_col() -> None:
     np.testing.assert_allclose(row.arrays["pulls"][:, 1], -r[:, 1] / e_low, rtol=1e-7)
     np.testing.assert_allclose(row.arrays["ref"], [[10.0, 5.0], [30.0, 7.0]])  # row 1 unscaled
     col = PullValues(norm_type="col", min_entries=0).compare(h2(d), [h2(r, 2)])
-    np.testing.assert_allclose(col.arrays["ref"], [[20 / 2.5, 5 / 2.5], [60 * 30 / 67, 7 * 30 / 67]])
+    np.testing.assert_allclose(
+        col.arrays["ref"], [[20 / 2.5, 5 / 2.5], [60 * 30 / 67, 7 * 30 / 67]]
+    )
     # A zero reference row leaves the data row unscaled too (as in AutoDQM).
     zero_ref = PullValues(norm_type="row", min_entries=0).compare(
         h2([[4.0, 1.0], [4.0, 1.0]]), [h2([[0.0, 1.0], [0.0, 1.0]], 2)]
@@ -218,7 +225,9 @@ def test_outputs_always_finite(pair: tuple[np.ndarray, np.ndarray], norm: str) -
     d, r = pair
     res = PullValues(min_entries=0, norm_type=norm).compare(h2(d), [h2(r, 2)])
     assert res.status in (Status.OK, Status.FLAGGED, Status.SKIPPED)
-    assert math.isfinite(res.score) and res.score >= 0
+    assert math.isfinite(res.score)
+    assert res.score >= 0
     assert all(math.isfinite(v) for v in res.scores.values())
     for a in res.arrays.values():
-        assert a.shape == d.shape and np.all(np.isfinite(a))
+        assert a.shape == d.shape
+        assert np.all(np.isfinite(a))
