@@ -118,7 +118,8 @@ def pulls_multi(
     p *= r
     p *= 1.0 / r.sum(axis=1, keepdims=True)  # now (R_i / N_i) p_i
     rw = p.sum(axis=0)
-    rw *= d.sum() / p_sum
+    rw /= p_sum  # a weighted mean of R_i / N_i: no overflow however small the p_i
+    rw *= d.sum()
     return sigmas(p_sum / r.shape[0], exact_z) * np.sign(d - rw), rw
 
 
@@ -258,7 +259,7 @@ class BetaBinomial:
         dropped += [f"run {run}: no entries after rounding" for run, c in cleaned if c.sum() <= 0]
         cleaned = [(run, c) for run, c in cleaned if c.sum() > 0]
         if not cleaned:
-            return skipped(self.name, data, no_reference_reason(dropped))
+            return _entries_finite(skipped(self.name, data, no_reference_reason(dropped)), d_all)
         d_flat, r_all = d_all.ravel(), np.stack([c for _, c in cleaned])
         notes = [f"ignored {msg}" for msg in dropped]
         if n_bad:
@@ -278,7 +279,7 @@ class BetaBinomial:
                     notes.append("x window ignored: it leaves the data or every reference empty")
             if not self.concatenated:
                 idx = idx[trim_slice(d_flat[idx] + r_all[:, idx].sum(axis=0), n_edges)]
-        d, r = d_flat[idx], r_all[:, idx]
+        d, r = (d_flat, r_all) if idx.size == d_flat.size else (d_flat[idx], r_all[:, idx])
 
         n, n_ref = float(d.sum()), r.shape[0]
         chi2_cut, pull_cut = self.cuts(n_ref)
@@ -286,7 +287,12 @@ class BetaBinomial:
         used = (d + r.sum(axis=0)) > 0
         n_used = int(np.count_nonzero(used))
         pulls, r_weighted = np.zeros(d.size), np.zeros(d.size)
-        pulls[used], r_weighted[used] = pulls_multi(d[used], r[:, used], self.tol, self.exact_z)
+        pulls[used], r_weighted[used] = pulls_multi(
+            d[used],
+            r.compress(used, axis=1),
+            self.tol,
+            self.exact_z,  # compress stays C-ordered
+        )
         chi2 = float(np.sum(np.square(pulls))) / max(n_used, 1)
         max_pull, worst = max_pull_norm(pulls, n_used) if pulls.size else (0.0, 0)
         score = max(chi2 / chi2_cut, abs(max_pull) / pull_cut)
@@ -320,6 +326,11 @@ class BetaBinomial:
             reason="; ".join([reason, *notes]), scores={"chi2": chi2, "max_pull": max_pull},
             arrays=arrays,
         )  # fmt: skip
-        if not math.isfinite(res.entries):  # NaN bins: report the cleaned total
-            res = dataclasses.replace(res, entries=float(d_all.sum()))
+        return _entries_finite(res, d_all)
+
+
+def _entries_finite(res: ComparisonResult, counts: FloatArray) -> ComparisonResult:
+    """With NaN or inf bins ``data.total`` is not finite: report the cleaned total instead."""
+    if math.isfinite(res.entries):
         return res
+    return dataclasses.replace(res, entries=float(counts.sum()))

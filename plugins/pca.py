@@ -43,11 +43,17 @@ class _Reconstruction:
             return
         widths = {len(c) for c in self.components}
         if len(widths) != 1 or 0 in widths:
-            msg = f"{self.name}: components must be equal-length, non-empty rows, got widths {sorted(widths)!r}"
+            msg = (
+                f"{self.name}: components must be equal-length, non-empty rows, "
+                f"got widths {sorted(widths)!r}"
+            )
             raise ValueError(msg)
         width = widths.pop()
         if len(self.mean) != width:
-            msg = f"{self.name}: mean must have {width} entries (one per component column), got {len(self.mean)}"
+            msg = (
+                f"{self.name}: mean must have {width} entries (one per component column), "
+                f"got {len(self.mean)}"
+            )
             raise ValueError(msg)
         if not np.all(np.isfinite(self.components)) or not np.all(np.isfinite(self.mean)):
             msg = f"{self.name}: components and mean must be finite numbers"
@@ -202,7 +208,10 @@ class PCA(_Reconstruction):
             msg = f"pca: n_components must be 1..{len(self.components)} or None, got {k!r}"
             raise ValueError(msg)
         if self.good_bins and self.components and len(self.good_bins) != len(self.mean):
-            msg = f"pca: good_bins has {len(self.good_bins)} entries, the model has {len(self.mean)} columns"
+            msg = (
+                f"pca: good_bins has {len(self.good_bins)} entries, "
+                f"the model has {len(self.mean)} columns"
+            )
             raise ValueError(msg)
         if any(b < 0 for b in self.good_bins) or len(set(self.good_bins)) != len(self.good_bins):
             msg = f"pca: good_bins must be distinct bin indices >= 0, got {self.good_bins!r}"

@@ -12,6 +12,9 @@ from engine.types import ComparisonResult, HistData, Status
 from plugins._common import no_reference_reason, result, skipped, usable_refs
 from plugins.pull_values import bin_location
 
+#: Pulls beyond this are clipped, so that chi2 stays finite (any such pull is flagged).
+_PULL_LIMIT = 1e100
+
 
 def _has_errors(h: HistData) -> bool:
     return (
@@ -120,6 +123,8 @@ class ProfilePull:
         used = (w_d >= min_bin) & (w_sum >= min_bin) & (den2 > 0)
         diff = np.asarray(data.values, dtype=np.float64) - m_ref
         pulls = np.where(used, diff / np.sqrt(np.where(used, den2, 1.0)), 0.0)
+        # Errors can be denormal-small: keep pulls (and their squares) finite.
+        pulls = np.clip(pulls, -_PULL_LIMIT, _PULL_LIMIT)
         arrays = {"pulls": pulls, "ref_mean": m_ref, "ref_error": np.sqrt(e_ref2)}
 
         runs = ", ".join(str(r.run) for r in usable)

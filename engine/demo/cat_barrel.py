@@ -51,7 +51,7 @@ def dt() -> Subsystem:
                 folder = f"01-Digi/Wheel{w}/Sector{s}/Station{st}"
                 tag = f"W{w}_St{st}_Sec{s}"
                 nx = PHI_WIRES[st]
-                rate = 4.0e3 * (1.4 if st == 1 else 1.0) * (1.0 + 0.15 * abs(w))
+                rate = 2.0e4 * (1.4 if st == 1 else 1.0) * (1.0 + 0.15 * abs(w))
                 hs.append(h2(f"{folder}/OccupancyAllHits_perCh_{tag}", f"Occupancy {tag}",
                              sh.edges(nx, 0.5, nx + 0.5), sh.edges(12, 0.5, 12.5),
                              sh.fixed(_dt_chamber(w, s, st)), rate, MAP,
@@ -120,7 +120,7 @@ def rpc() -> Subsystem:
         for s in SECTORS:
             hs.append(h2(f"AllHits/Barrel/Wheel_{w}/SummaryBySectors/Occupancy_Wheel_{w}_Sector_{s}",
                          f"Occupancy Wheel {w} Sector {s}", strips, rolls,
-                         sh.fixed(_rpc_sector(w, s)), 2.0e3, MAP,
+                         sh.fixed(_rpc_sector(w, s)), 2.0e4, MAP,
                          titles=("Strips", "Roll"), ylabels=ROLLS))  # fmt: skip
     cs, bx, mult = sh.edges(16, 0.5, 16.5), sh.edges(9, -4.5, 4.5), sh.edges(50, 0.5, 50.5)
     regions = [(f"Wheel_{w}", 1.0e4) for w in WHEELS] + [(f"Disk_{d}", 5.0e3) for d in disks]

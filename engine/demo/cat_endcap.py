@@ -99,7 +99,7 @@ def csc() -> Subsystem:
             r_in = 100.0 if st == 1 else 140.0
             hs.append(h2(f"recHits/hRHGlobal{side}{st}",
                          f"recHit global X,Y station {'+' if side == 'p' else '-'}{st}", xy, xy,
-                         sh.annulus_xy(xy, r_in, 700.0, 36, 40 + 10 * k + st), 5.0e3, MAP,
+                         sh.annulus_xy(xy, r_in, 700.0, 36, 40 + 10 * k + st), 4.0e4, MAP,
                          titles=("Global X (cm)", "Global Y (cm)")))  # fmt: skip
     tb, rt = sh.edges(17, -0.5, 16.5), sh.edges(80, -500.0, 500.0)
     seg_t, dt_e = sh.edges(50, -50.0, 50.0), sh.edges(110, -0.05, 10.5)
@@ -197,9 +197,9 @@ def emtf() -> Subsystem:
         wires = (np.arange(112) < nw) * rng.lognormal(0, 0.05, 112)
         wires *= 1.0 + 0.5 * np.exp(-np.arange(112) / max(nw, 1) * 3)
         hs.append(h1(f"CSCInput/cscLCTStrip{me}", f"LCT Half Strip {ring}", s_e,
-                     sh.fixed(strips), 1.0e3 * rates[ring], MAP, xtitle="Cathode Half-Strip"))  # fmt: skip
+                     sh.fixed(strips), 5.0e3 * rates[ring], MAP, xtitle="Cathode Half-Strip"))  # fmt: skip
         hs.append(h1(f"CSCInput/cscLCTWire{me}", f"LCT Wiregroup {ring}", w_e,
-                     sh.fixed(wires), 1.0e3 * rates[ring], MAP, xtitle="Anode Wiregroup"))  # fmt: skip
+                     sh.fixed(wires), 5.0e3 * rates[ring], MAP, xtitle="Anode Wiregroup"))  # fmt: skip
     re_rows = [f"RE {s}{st}/{r}" for s in "-+" for st in (range(4, 0, -1) if s == "-" else
                range(1, 5)) for r in ((3, 2) if s == "-" else (2, 3))]  # fmt: skip
     re_rate = np.random.default_rng(9).uniform(0.6, 1.2, 16)

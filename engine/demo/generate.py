@@ -21,7 +21,7 @@ import numpy as np
 
 from engine.demo import inject, runs
 from engine.demo.catalog import DemoError, HistSpec, Subsystem, names, resolve
-from engine.demo.shapes import wobble
+from engine.demo.shapes import sigma_bins, wobble
 from engine.io import write_dqm
 from engine.types import FloatArray, HistData
 
@@ -29,9 +29,9 @@ logger = logging.getLogger(__name__)
 
 #: Relative size of the smooth run-to-run shape distortion (per harmonic and axis) …
 WOBBLE = 0.01
-#: … of the independent per-bin jitter, of the peak position jitter (in bins),
+#: … of the independent per-bin jitter, of the peak position jitter (in peak widths),
 #: of the width jitter, and of the efficiency (profile mean) jitter.
-JITTER, PEAK_JITTER, WIDTH_JITTER, MEAN_JITTER = 0.003, 0.05, 0.01, 0.003
+JITTER, PEAK_JITTER, WIDTH_JITTER, MEAN_JITTER = 0.003, 0.01, 0.001, 0.003
 MANIFEST = "demo-data.json"
 OUTPUTS = ("golden.json", "truth.json", "runs.json", MANIFEST)
 
@@ -113,7 +113,7 @@ def sample(
     failures: Sequence[inject.Failure] = (),
 ) -> HistData:  # fmt: skip
     """One histogram of one run: expected shape × wobble × luminosity, then Poisson."""
-    shift = rng.normal(0.0, PEAK_JITTER)
+    shift = rng.normal(0.0, PEAK_JITTER) * sigma_bins(spec.shape)
     scale = 1.0 + rng.normal(0.0, WIDTH_JITTER)
     dens = expected(spec, failures, shift, scale) * wobble(rng, spec.bins, WOBBLE, JITTER)
     common = {"path": spec.path, "run": run, "edges": spec.edges, "title": spec.title,

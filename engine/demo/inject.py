@@ -12,7 +12,7 @@ dead_region     a bin / a block of a row / a whole row (chamber, FEB,       frac
 inefficiency    a block of a row keeps ``1 − s`` of its entries            s
                 (profiles: its mean efficiency is scaled by ``1 − s``)
 hot_channel     one bin gets ``1 + s`` times its expected content          s
-timing_shift    the peak moves by ``s`` bins                               s (bins)
+timing_shift    the peak moves by ``s`` bins (0.15/0.4/1.5 peak widths)    s (bins)
 width_change    the peak width (or spread) is scaled by ``1 + s``          s
 empty           the histogram has no entries at all                        1
 ==============  =========================================================  =================
@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from engine.demo.catalog import KINDS, DemoError, HistSpec, Subsystem
+from engine.demo.shapes import sigma_bins
 from engine.types import FloatArray
 
 LEVELS: tuple[str, ...] = ("weak", "medium", "strong")
@@ -37,7 +38,7 @@ LEVELS: tuple[str, ...] = ("weak", "medium", "strong")
 STRENGTHS: dict[str, dict[str, float]] = {
     "inefficiency": {"weak": 0.1, "medium": 0.3, "strong": 0.7},
     "hot_channel": {"weak": 0.3, "medium": 1.5, "strong": 10.0},
-    "timing_shift": {"weak": 0.2, "medium": 0.6, "strong": 2.0},
+    "timing_shift": {"weak": 0.15, "medium": 0.4, "strong": 1.5},  # × the peak width
     "width_change": {"weak": 0.08, "medium": 0.25, "strong": 0.8},
 }
 #: Efficiency (profile mean) drops are judged on a much finer scale than counts.
@@ -86,24 +87,30 @@ def _slices(region: tuple[int, ...]) -> tuple[slice, ...]:
     return tuple(slice(region[i], region[i + 1]) for i in range(0, len(region), 2))
 
 
+#: Region length along x, as a fraction of the axis (0: one bin), for 1D and 2D.
+_EXTENT: dict[str, dict[str, tuple[float, float]]] = {
+    "dead_region": {"weak": (0.0, 0.0), "medium": (1 / 16, 1 / 8), "strong": (1 / 4, 1.0)},
+    "inefficiency": {"weak": (1 / 16, 1 / 8), "medium": (1 / 8, 1 / 4), "strong": (1 / 2, 1.0)},
+    "hot_channel": {"weak": (0.0, 0.0), "medium": (0.0, 0.0), "strong": (0.0, 0.0)},
+}
+
+
 def _region(
     rng: np.random.Generator, density: FloatArray, kind: str, level: str
 ) -> tuple[int, ...]:
-    """Pick the bins a failure affects: an anchor bin with support, grown along x."""
-    support = np.argwhere(density > 0)
+    """Pick the bins a failure affects: an anchor bin with real support, grown along x.
+
+    Strong 2D regions are a whole row (a ring, a layer, a roll); smaller ones a block of
+    that row. Hot channels are picked among the busier half of the bins.
+    """
+    floor = 0.01 * float(density.max())
+    support = np.argwhere(density > floor)
     if kind == "hot_channel":
-        positive = density[density > 0]
-        support = np.argwhere(density >= np.median(positive))
+        support = np.argwhere(density >= np.median(density[density > floor]))
     anchor = support[rng.integers(len(support))]
     nx = density.shape[0]
-    if kind == "hot_channel" or (kind == "dead_region" and level == "weak"):
-        length = 1
-    elif kind == "inefficiency":
-        length = max(2, nx // 6) if density.ndim == 2 else max(2, nx // 8)
-    elif level == "medium":
-        length = max(2, nx // 8) if density.ndim == 2 else max(2, nx // 16)
-    else:
-        length = nx if density.ndim == 2 else max(3, nx // 4)
+    frac = _EXTENT[kind][level][density.ndim - 1]
+    length = max(1, round(frac * nx)) if frac else 1
     x0 = int(np.clip(anchor[0] - length // 2, 0, nx - length))
     out = (x0, x0 + length)
     if density.ndim == 2:
@@ -129,6 +136,8 @@ def make_failure(
             strength = PROFILE_INEFFICIENCY[level]
         else:
             strength = STRENGTHS[kind][level]
+    elif kind == "timing_shift":  # recorded in bins, chosen relative to the peak width
+        strength = round(STRENGTHS[kind][level] * sigma_bins(spec.shape), 4)
     else:
         strength = STRENGTHS[kind][level]
     entries = round(float(spec.rate * lumi), 1)

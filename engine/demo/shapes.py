@@ -17,6 +17,27 @@ from engine.types import FloatArray
 Shape = Callable[[float, float], FloatArray]
 
 
+class Peaked:
+    """A shape with a peak (or edge) of width ``sigma_bins`` bins along its peaked axis.
+
+    Run-to-run position jitter and injected timing shifts are scaled to that width.
+    """
+
+    __slots__ = ("fn", "sigma_bins")
+
+    def __init__(self, fn: Shape, sigma_bins: float) -> None:
+        self.fn = fn
+        self.sigma_bins = sigma_bins
+
+    def __call__(self, shift: float, scale: float) -> FloatArray:
+        return self.fn(shift, scale)
+
+
+def sigma_bins(shape: Shape) -> float:
+    """Width of ``shape``'s peak in bins (1 for shapes without a peak)."""
+    return shape.sigma_bins if isinstance(shape, Peaked) else 1.0
+
+
 def edges(n: int, lo: float, hi: float) -> FloatArray:
     """``n`` uniform bins from ``lo`` to ``hi`` (ROOT's ``book1D(n, lo, hi)``)."""
     return np.linspace(lo, hi, n + 1)
@@ -35,7 +56,7 @@ def gauss_peak(e: FloatArray, mu: float, sigma: float, bkg: float = 0.01) -> Sha
         peak = np.diff(ndtr((e - m) / s))
         return (1.0 - bkg) * peak + bkg / (len(e) - 1)
 
-    return shape
+    return Peaked(shape, sigma / bw)
 
 
 def drift_box(e: FloatArray, t0: float, width: float, edge: float, bkg: float = 0.02) -> Shape:
@@ -54,7 +75,7 @@ def drift_box(e: FloatArray, t0: float, width: float, edge: float, bkg: float = 
         slope = 1.0 + 0.25 * np.clip((c - a) / (b - a), 0.0, 1.0)
         return box * slope / scale + bkg
 
-    return shape
+    return Peaked(shape, edge / bw)
 
 
 def gamma_like(e: FloatArray, k: float, theta: float, offset: float = 0.0) -> Shape:
@@ -117,7 +138,7 @@ def bx_rows(nbx: int, row_rates: FloatArray, sigma: float = 0.35) -> Shape:
         prof = np.diff(ndtr((e - shift) / (sigma * scale))) + 1e-3
         return np.outer(prof, rates)
 
-    return shape
+    return Peaked(shape, sigma)
 
 
 def outer_peak(weights_x: FloatArray, ey: FloatArray, mu: float, sigma: float, bkg: float) -> Shape:
@@ -128,7 +149,7 @@ def outer_peak(weights_x: FloatArray, ey: FloatArray, mu: float, sigma: float, b
     def shape(shift: float, scale: float) -> FloatArray:
         return np.outer(w, peak(shift, scale))
 
-    return shape
+    return Peaked(shape, sigma_bins(peak))
 
 
 def annulus_xy(e: FloatArray, r_in: float, r_out: float, n_chambers: int, rng_seed: int) -> Shape:

@@ -87,7 +87,8 @@ def test_distorted_run_is_flagged_with_location(model: dict[str, object]) -> Non
 def test_legacy_pca_reports_the_root_of_the_sse(model: dict[str, object]) -> None:
     d = h1(good_run(np.random.default_rng(7)))
     ml = AutoDQMMLPCA.from_model(model).compare(d, [])
-    legacy = PCA.from_model(model, sse_cut=math.sqrt(model["sse_cut"])).compare(d, [])  # type: ignore[arg-type]
+    root_cut = math.sqrt(float(model["sse_cut"]))  # type: ignore[arg-type]
+    legacy = PCA.from_model(model, sse_cut=root_cut).compare(d, [])
     assert legacy.scores["sse"] == pytest.approx(math.sqrt(ml.scores["sse"]))
     assert legacy.status is ml.status is Status.OK
     one = PCA.from_model(model, n_components=1, sse_cut=1e-9).compare(d, [])

@@ -153,6 +153,8 @@ def test_errors_match_autodqm_formula_including_zero_and_fractions() -> None:
     np.testing.assert_allclose(low, want[0], rtol=1e-6, atol=1e-9)
     np.testing.assert_allclose(high, want[1], rtol=1e-6, atol=1e-9)
     assert low[0] == high[0] == low[1] == 0.0
+    dense = np.logspace(-3, 18, 4000)  # across the exact / refined-approximation boundaries
+    np.testing.assert_allclose(np.array(poisson_errors(dense)), autodqm_errors(dense), rtol=1e-6)
 
 
 def test_asymmetric_error_choice_data_low_ref_high_when_data_above() -> None:
