@@ -26,7 +26,9 @@ from engine.types import HistData, HistKind
 SUB = "Bench"
 
 
-def make_files(out: Path, n_hists: int, n_refs: int, seed: int = 1) -> tuple[Path, list[Path], Path]:
+def make_files(
+    out: Path, n_hists: int, n_refs: int, seed: int = 1
+) -> tuple[Path, list[Path], Path]:
     rng = np.random.default_rng(seed)
     n1 = n_hists // 2
     shape1 = np.exp(-0.5 * ((np.arange(100) - 50) / 15.0) ** 2) + 0.05
@@ -52,11 +54,15 @@ def make_files(out: Path, n_hists: int, n_refs: int, seed: int = 1) -> tuple[Pat
         paths.append(p)
     cfg = out / f"{SUB}.json"
     hist_cfgs = [{"path": f"d{j}/h*"} for j in range(20)]
-    cfg.write_text(json.dumps({
-        "main_gdir": "DQMData/Run {0}/" + SUB + "/Run summary/",
-        "comparators": ["beta_binomial", "ks_test", "pull_values"],
-        "hists": hist_cfgs,
-    }))
+    cfg.write_text(
+        json.dumps(
+            {
+                "main_gdir": "DQMData/Run {0}/" + SUB + "/Run summary/",
+                "comparators": ["beta_binomial", "ks_test", "pull_values"],
+                "hists": hist_cfgs,
+            }
+        )
+    )
     return paths[-1], paths[:-1], cfg
 
 

@@ -190,9 +190,11 @@ def _run_one(
         res = comp.compare(data, refs)
     except DQMError as err:
         return _with(base, status=Status.ERROR, reason=str(err))
-    except Exception as err:  # noqa: BLE001 - boundary: one comparator never stops the run
+    except Exception as err:  # boundary: one comparator never stops the run
         logger.exception("%s on %s/%s failed", name, sub.name, ph.path)
-        return _with(base, status=Status.ERROR, reason=f"{name} failed: {type(err).__name__}: {err}")
+        return _with(
+            base, status=Status.ERROR, reason=f"{name} failed: {type(err).__name__}: {err}"
+        )
     if len(refs) < n_refs_given:
         lost = n_refs_given - len(refs)
         note = f"{lost} of {n_refs_given} reference runs lack this histogram"

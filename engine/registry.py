@@ -72,9 +72,10 @@ class Registry:
         try:
             return self._classes[name]
         except KeyError:
-            close = difflib.get_close_matches(name, self._classes, n=1) or [
-                n for n in sorted(self._classes) if name and n.startswith(name)
-            ][:1]
+            close = (
+                difflib.get_close_matches(name, self._classes, n=1)
+                or [n for n in sorted(self._classes) if name and n.startswith(name)][:1]
+            )
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             msg = f"unknown comparator {name!r}{hint}"
             raise ConfigError(msg) from None
@@ -82,7 +83,8 @@ class Registry:
     def params(self, name: str) -> dict[str, Any]:
         """Parameter names of a comparator with their defaults."""
         return {
-            f.name: f.default for f in dataclasses.fields(self.get(name))  # type: ignore[arg-type]
+            f.name: f.default
+            for f in dataclasses.fields(self.get(name))  # type: ignore[arg-type]
         }
 
     def build(self, name: str, params: Mapping[str, Any] | None = None) -> Comparator:
@@ -102,12 +104,10 @@ class Registry:
             raise ConfigError(msg) from err
 
 
-def build_registry(
-    specs: Iterable[str] | None = None, *, load_external: bool = False
-) -> Registry:
+def build_registry(specs: Iterable[str] | None = None, *, load_external: bool = False) -> Registry:
     """A registry with the built-ins (or ``specs``) and, if asked, entry-point plugins."""
     if specs is None:
-        from plugins import BUILTIN  # noqa: PLC0415 - plugins depend on engine.types only
+        from plugins import BUILTIN  # plugins depend on engine.types only
 
         specs = BUILTIN
     reg = Registry()

@@ -18,22 +18,28 @@ ROOT = Path(__file__).resolve().parent.parent
 ENV_PREFIX = "AUTODQM_"
 
 
-def _setting(default: Any, help_text: str) -> Any:
-    return field(default=default, metadata={"help": help_text})
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
 
 
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Process-wide settings; override any field with the ``AUTODQM_<NAME>`` variable."""
 
-    config_dir: Path = _setting(
-        ROOT / "config" / "subsystems", "directory holding the subsystem configs <NAME>.json"
+    config_dir: Path = field(
+        default=ROOT / "config" / "subsystems",
+        metadata=_help("directory holding the subsystem configs <NAME>.json"),
     )
-    cache_dir: Path = _setting(Path("var/cache"), "results store (diskcache) directory")
-    load_external_plugins: bool = _setting(
-        False, "load comparators registered by other packages (entry points autodqm.comparators)"
+    cache_dir: Path = field(
+        default=Path("var/cache"), metadata=_help("results store (diskcache) directory")
     )
-    log_level: str = _setting("INFO", "logging level of the service commands")
+    load_external_plugins: bool = field(
+        default=False,
+        metadata=_help(
+            "load comparators registered by other packages (entry points autodqm.comparators)"
+        ),
+    )
+    log_level: str = field(default="INFO", metadata=_help("logging level of the service commands"))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

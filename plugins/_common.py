@@ -30,7 +30,7 @@ def result(
         threshold=threshold,
         reason=reason,
         scores=dict(scores or {}),
-        entries=data.total,
+        entries=float(np.nansum(np.where(np.isfinite(data.counts), data.counts, 0.0))),
         arrays=dict(arrays or {}),
     )
 
@@ -56,7 +56,9 @@ def usable_refs(data: HistData, refs: Sequence[HistData]) -> tuple[list[HistData
     dropped: list[str] = []
     for r in refs:
         if not same_binning(data, r):
-            dropped.append(f"run {r.run}: binning {r.values.shape} differs from data {data.values.shape}")
+            dropped.append(
+                f"run {r.run}: binning {r.values.shape} differs from data {data.values.shape}"
+            )
         elif r.total <= 0:
             dropped.append(f"run {r.run}: no entries")
         else:

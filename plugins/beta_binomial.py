@@ -79,15 +79,10 @@ def prob_rel(data: FloatArray, refs: FloatArray, tol: float = 0.01) -> FloatArra
 
 
 def sigmas(p: FloatArray, exact_z: bool = False) -> FloatArray:
-    """Convert probabilities to a number of standard deviations (floored at ``P_FLOOR``).
+    """Probabilities (floored at ``P_FLOOR``) as standard deviations ``z >= 0``.
 
-    Args:
-        p: Probabilities in ``[0, 1]``.
-        exact_z: ``sqrt(-2 ln p)`` (exact for a Gaussian likelihood ratio) instead of
-            AutoDQM's ``sqrt(chi2.isf(p, 1))``, which reads a 3 sigma ratio as 2.54.
-
-    Returns:
-        ``z >= 0``, same shape as ``p``.
+    AutoDQM's ``sqrt(chi2.isf(p, 1))`` by default, which reads the likelihood ratio of a
+    3 sigma deviation as 2.54; with ``exact_z`` ``sqrt(-2 ln p)``, exact for a Gaussian.
     """
     q = np.clip(np.asarray(p, dtype=np.float64), P_FLOOR, 1.0)
     if exact_z:
@@ -104,12 +99,11 @@ def pulls_multi(
     Args:
         data: Rounded data counts, shape ``(nBins,)``.
         refs: Rounded reference counts, shape ``(nRef, nBins)`` (or ``(nBins,)``).
-        tol: See :func:`prob_rel`.
-        exact_z: See :func:`sigmas`.
+        tol: See :func:`prob_rel`. exact_z: See :func:`sigmas`.
 
     Returns:
-        ``(pulls, Rw)``, both of shape ``(nBins,)``: ``pull = z(mean_i p_i) sign(D - Rw)`` and
-        ``Rw = n sum_i (R_i/N_i) p_i / sum_j p_j`` with ``p_i = max(ProbRel_i, 1e-300)``.
+        ``(pulls, Rw)`` of shape ``(nBins,)``: ``pull = z(mean_i p_i) sign(D - Rw)``,
+        ``Rw = n sum_i (R_i/N_i) p_i / sum_j p_j``, ``p_i = max(ProbRel_i, 1e-300)``.
     """
     d = np.asarray(data, dtype=np.float64)
     r = np.atleast_2d(np.asarray(refs, dtype=np.float64))
@@ -216,7 +210,7 @@ class BetaBinomial:
     plot_kind: ClassVar[str] = "overlay"
     dims: ClassVar[tuple[int, ...]] = (1, 2)
 
-    pull_cap: float = 10.0  # caps the returned pulls for display only, as AutoDQM draws them
+    pull_cap: float = 10.0  # display only: the plots' pull scale; never changes a verdict
     chi2_cut: float = 10.0
     pull_cut: float = 10.0
     min_entries: int = 1
@@ -287,18 +281,14 @@ class BetaBinomial:
         used = (d + r.sum(axis=0)) > 0
         n_used = int(np.count_nonzero(used))
         pulls, r_weighted = np.zeros(d.size), np.zeros(d.size)
-        pulls[used], r_weighted[used] = pulls_multi(
-            d[used],
-            r.compress(used, axis=1),
-            self.tol,
-            self.exact_z,  # compress stays C-ordered
-        )
+        r_used = r.compress(used, axis=1)  # stays C-ordered, unlike r[:, used]
+        pulls[used], r_weighted[used] = pulls_multi(d[used], r_used, self.tol, self.exact_z)
         chi2 = float(np.sum(np.square(pulls))) / max(n_used, 1)
         max_pull, worst = max_pull_norm(pulls, n_used) if pulls.size else (0.0, 0)
         score = max(chi2 / chi2_cut, abs(max_pull) / pull_cut)
 
         pull_map, rw_map = np.zeros(d_flat.size), np.zeros(d_flat.size)
-        pull_map[idx] = np.clip(pulls, -self.pull_cap, self.pull_cap)
+        pull_map[idx] = pulls  # uncapped; the dashboard caps the colour scale at pull_cap
         rw_map[idx] = r_weighted
         shape = data.values.shape
         arrays = {"pulls": pull_map.reshape(shape), "ref_weighted": rw_map.reshape(shape)}
@@ -308,9 +298,9 @@ class BetaBinomial:
         pull_txt = f"max pull = {max_pull:.2f}\u03c3 {'>' if pull_bad else '≤'} {pull_cut:g}"
         if n <= 0:
             status, score = Status.FLAGGED, max(score, 1.0)
-            mean_ref = float(r.sum()) / n_ref
-            refs_txt = "reference has" if n_ref == 1 else f"{n_ref} references have on average"
-            reason = f"no entries in data, {refs_txt} {mean_ref:.0f}"
+            total = f"{float(r.sum()) / n_ref:.0f}"
+            refs_txt = f"reference has {total}" if n_ref == 1 else f"references have {total} "
+            reason = f"no entries in data, {refs_txt}" + (f"(mean of {n_ref})" if n_ref > 1 else "")
         elif n < self.min_entries:
             status, score = Status.SKIPPED, 0.0
             reason = f"{n:.0f} entries < min_entries={self.min_entries}"

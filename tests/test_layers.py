@@ -32,13 +32,26 @@ def _imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             names.update(a.name.split(".")[0] for a in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            names.add(node.module.split(".")[0] if node.module != "engine.types" else "engine.types")
+            names.add(
+                node.module.split(".")[0] if node.module != "engine.types" else "engine.types"
+            )
     return names
 
 
 def test_plugins_import_only_numpy_scipy_and_engine_types() -> None:
-    allowed = {"__future__", "numpy", "scipy", "engine.types", "plugins", "math", "dataclasses",
-               "collections", "typing", "enum", "functools"}
+    allowed = {
+        "__future__",
+        "numpy",
+        "scipy",
+        "engine.types",
+        "plugins",
+        "math",
+        "dataclasses",
+        "collections",
+        "typing",
+        "enum",
+        "functools",
+    }
     for path in sorted((ROOT / "plugins").glob("*.py")):
         extra = _imports(path) - allowed
         assert not extra, f"{path.name} imports {sorted(extra)}"
@@ -64,7 +77,11 @@ def test_nothing_happens_at_import_time(tmp_path: Path) -> None:
     )
     env = {"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"}
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
         env=env,
     )
     assert out.stdout.strip() == "1"

@@ -23,7 +23,7 @@ NAME = "compare"
 HELP = "compare histograms of a data run against one or more reference runs"
 
 #: Status shown as a symbol and a word, never as colour alone.
-SYMBOL = {Status.FLAGGED: "✗", Status.ERROR: "!", Status.SKIPPED: "–", Status.OK: "✓"}
+SYMBOL = {Status.FLAGGED: "✗", Status.ERROR: "!", Status.SKIPPED: "○", Status.OK: "✓"}
 
 
 def _run_number(text: str) -> int:
@@ -47,7 +47,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("refs", metavar="REF.root", nargs="+", help="DQM files of reference runs")
     p.add_argument("--subsystem", "-s", required=True, help="subsystem NAME or a config PATH.json")
     p.add_argument("--config-dir", help="directory of <NAME>.json configs (default: config_dir)")
-    p.add_argument("--comparators", help="comma-separated comparators to run instead of the config's")
+    p.add_argument(
+        "--comparators", help="comma-separated comparators to run instead of the config's"
+    )
     p.add_argument("--format", choices=("json", "table"), default="table", help="output format")
     p.add_argument("--data-run", type=_run_number, help="data run number (default: from the file)")
     p.add_argument("--ref-runs", type=_run_list, help="comma-separated reference run numbers")
@@ -91,17 +93,23 @@ def format_table(report: SubsystemReport, width: int | None = None) -> str:
     """A plain-text table, most severe first, for people reading a terminal."""
     width = width or shutil.get_terminal_size((120, 24)).columns
     rows = sorted(report.results, key=lambda r: r.severity, reverse=True)
-    counts = ", ".join(f"{report.count(s)} {s}" for s in (Status.FLAGGED, Status.ERROR, Status.SKIPPED, Status.OK))
+    counts = ", ".join(
+        f"{report.count(s)} {s}" for s in (Status.FLAGGED, Status.ERROR, Status.SKIPPED, Status.OK)
+    )
     lines = [
         f"{report.subsystem} run {report.data_run} vs {', '.join(map(str, report.reference_runs))}: {counts}",
     ]
     hw = max([9] + [len(r.path) for r in rows])
     cw = max([10] + [len(r.comparator) for r in rows])
-    lines.append(f"{'status':<9} {'histogram':<{hw}} {'comparator':<{cw}} {'severity':>8} {'entries':>10}  scores / reason")
+    lines.append(
+        f"{'status':<9} {'histogram':<{hw}} {'comparator':<{cw}} {'severity':>8} {'entries':>10}  scores / reason"
+    )
     for r in rows:
         text = f"{_scores(r)}  {r.reason}".strip()
-        line = (f"{SYMBOL[r.status]} {r.status.value:<7} {r.path:<{hw}} {r.comparator:<{cw}} "
-                f"{r.score:8.2f} {r.entries:10.0f}  {text}")
+        line = (
+            f"{SYMBOL[r.status]} {r.status.value:<7} {r.path:<{hw}} {r.comparator:<{cw}} "
+            f"{r.score:8.2f} {r.entries:10.0f}  {text}"
+        )
         lines.append(line if len(line) <= width else line[: width - 1] + "…")
     for m in report.missing:
         lines.append(f"? missing {m}")

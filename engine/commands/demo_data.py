@@ -28,7 +28,9 @@ def _count(text: str) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out", metavar="OUT", help="output directory (new, empty or a previous demo)")
+    parser.add_argument(
+        "out", metavar="OUT", help="output directory (new, empty or a previous demo)"
+    )
     parser.add_argument("--runs", type=_count, default=30, help="number of runs (default 30)")
     parser.add_argument("--seed", type=_count, default=1, help="random seed (default 1)")
     parser.add_argument(

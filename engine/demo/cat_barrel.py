@@ -1,7 +1,7 @@
 """Engine layer (demo data): catalogues of the barrel muon subsystems, DT and RPC.
 
 Folder and histogram names follow CMSSW's DT digi/segment tasks and RPC digi monitoring
-(wheels −2…+2, 12 sectors, 4 stations; DT layers SL1–SL3 × L1–L4; RPC rolls).
+(wheels -2...+2, 12 sectors, 4 stations; DT layers SL1-SL3 x L1-L4; RPC rolls).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ ROLLS = (
 
 
 def _dt_chamber(wheel: int, sector: int, station: int) -> np.ndarray:
-    """Expected wire × layer occupancy of one DT chamber (zero where no wire exists)."""
+    """Expected wire x layer occupancy of one DT chamber (zero where no wire exists)."""
     rng = np.random.default_rng(1000 + 100 * (wheel + 2) + 10 * sector + station)
     nx = PHI_WIRES[station]
     wire = np.arange(nx)
@@ -42,7 +42,8 @@ def _dt_chamber(wheel: int, sector: int, station: int) -> np.ndarray:
 
 
 def dt() -> Subsystem:
-    """DT: per-chamber digi occupancies, time boxes per wheel/station/superlayer, segment summaries, efficiencies."""
+    """DT: per-chamber digi occupancies, time boxes per wheel/station/superlayer,
+    segment summaries and chamber efficiencies."""
     hs: list[HistSpec] = []
     tb = sh.edges(128, 0.0, 1280.0)
     for w in WHEELS:
@@ -118,7 +119,8 @@ def rpc() -> Subsystem:
     rolls = sh.edges(17, 0.5, 17.5)
     for w in WHEELS:
         for s in SECTORS:
-            hs.append(h2(f"AllHits/Barrel/Wheel_{w}/SummaryBySectors/Occupancy_Wheel_{w}_Sector_{s}",
+            folder = f"AllHits/Barrel/Wheel_{w}/SummaryBySectors"
+            hs.append(h2(f"{folder}/Occupancy_Wheel_{w}_Sector_{s}",
                          f"Occupancy Wheel {w} Sector {s}", strips, rolls,
                          sh.fixed(_rpc_sector(w, s)), 2.0e4, MAP,
                          titles=("Strips", "Roll"), ylabels=ROLLS))  # fmt: skip

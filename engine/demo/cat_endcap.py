@@ -59,11 +59,11 @@ def _ring_rates() -> np.ndarray:
 
 
 def _chamber_map(seed: int) -> np.ndarray:
-    """36 chambers × 20 rings; x/1 rings of stations 2–4 have only 18 (20°) chambers."""
+    """36 chambers x 20 rings; x/1 rings of stations 2-4 have only 18 (20°) chambers."""
     rng = np.random.default_rng(seed)
     m = np.outer(rng.lognormal(0.0, 0.08, 36), _ring_rates()) * rng.lognormal(0, 0.05, (36, 20))
     for j, r in enumerate(RINGS):
-        if r[5:] in ("2/1", "3/1", "4/1"):
+        if r[4:] in ("2/1", "3/1", "4/1"):
             m[18:, j] = 0.0
     return m
 
@@ -122,7 +122,8 @@ def csc() -> Subsystem:
                      sh.gamma_like(dt_e, 1.6, 0.8 + 0.02 * (i % 5)), 8.0e2 * f, DIST,
                      xtitle="Chi2/ndof"))  # fmt: skip
         hs.append(h1(f"Segments/hSTimeDiff_{tag}", f"Anode Minus Cathode Segment Time {me} [ns]",
-                     seg_t, sh.gauss_peak(seg_t, 0.5 * (i % 3), 6.0, 0.02), 8.0e2 * f, PEAK))  # fmt: skip
+                     seg_t, sh.gauss_peak(seg_t, 0.5 * (i % 3), 6.0, 0.02), 8.0e2 * f,
+                     PEAK))  # fmt: skip
     hs.append(h1("Digis/hStripNFired", "Fired Strips per Event", sh.edges(400, 0, 400),
                  sh.gamma_like(sh.edges(400, 0, 400), 2.5, 12.0), 3.0e4, DIST,
                  xtitle="# Strips Fired (above 13 ADC)"))  # fmt: skip
@@ -143,7 +144,8 @@ def csc() -> Subsystem:
                  sh.gauss_peak(seg_t, 0.0, 6.0, 0.02), 1.6e4, PEAK))  # fmt: skip
     z_e, t_e = sh.edges(210, -1050.0, 1050.0), sh.edges(60, -120.0, 120.0)
     zc = 0.5 * (z_e[1:] + z_e[:-1])
-    z_w = sum(np.exp(-0.5 * ((np.abs(zc) - z0) / 25.0) ** 2) for z0 in (600, 700, 830, 935, 1020))
+    z0 = np.array([600.0, 700.0, 830.0, 935.0, 1020.0])  # |z| of the endcap stations
+    z_w = np.exp(-0.5 * ((np.abs(zc)[:, None] - z0) / 25.0) ** 2).sum(axis=1)
     hs.append(h2("Segments/hSTimeVsZ", "Segment Time vs. Z; [ns] vs. [cm]", z_e, t_e,
                  sh.outer_peak(z_w, t_e, 0.0, 6.0, 0.02), 1.6e4, BXMAP,
                  titles=("Global Z (cm)", "Time (ns)")))  # fmt: skip
@@ -168,7 +170,9 @@ def emtf() -> Subsystem:
     """L1T EMTF: CSC/RPC inputs, timing and selected-track distributions."""
     x42, y20 = sh.edges(42, 0.5, 42.5), sh.edges(20, 0.5, 20.5)
     neighbour = np.array([0.3 if lab.startswith("N") else 1.0 for lab in EMTF_X])
-    base = np.outer(neighbour, _ring_rates()) * np.random.default_rng(5).lognormal(0, 0.06, (42, 20))
+    base = np.outer(neighbour, _ring_rates()) * np.random.default_rng(5).lognormal(
+        0, 0.06, (42, 20)
+    )
     hs: list[HistSpec] = [
         h2("cscDQMOccupancy", "CSC Chamber Occupancy", x42, y20, sh.fixed(base), 2.0e4, MAP,
            titles=("Chamber", ""), xlabels=EMTF_X, ylabels=RINGS)
@@ -197,9 +201,11 @@ def emtf() -> Subsystem:
         wires = (np.arange(112) < nw) * rng.lognormal(0, 0.05, 112)
         wires *= 1.0 + 0.5 * np.exp(-np.arange(112) / max(nw, 1) * 3)
         hs.append(h1(f"CSCInput/cscLCTStrip{me}", f"LCT Half Strip {ring}", s_e,
-                     sh.fixed(strips), 5.0e3 * rates[ring], MAP, xtitle="Cathode Half-Strip"))  # fmt: skip
+                     sh.fixed(strips), 5.0e3 * rates[ring], MAP,
+                     xtitle="Cathode Half-Strip"))  # fmt: skip
         hs.append(h1(f"CSCInput/cscLCTWire{me}", f"LCT Wiregroup {ring}", w_e,
-                     sh.fixed(wires), 5.0e3 * rates[ring], MAP, xtitle="Anode Wiregroup"))  # fmt: skip
+                     sh.fixed(wires), 5.0e3 * rates[ring], MAP,
+                     xtitle="Anode Wiregroup"))  # fmt: skip
     re_rows = [f"RE {s}{st}/{r}" for s in "-+" for st in (range(4, 0, -1) if s == "-" else
                range(1, 5)) for r in ((3, 2) if s == "-" else (2, 3))]  # fmt: skip
     re_rate = np.random.default_rng(9).uniform(0.6, 1.2, 16)

@@ -27,9 +27,9 @@ from engine.types import FloatArray, HistData
 
 logger = logging.getLogger(__name__)
 
-#: Relative size of the smooth run-to-run shape distortion (per harmonic and axis) …
+#: Relative size of the smooth run-to-run shape distortion (per harmonic and axis) ...
 WOBBLE = 0.01
-#: … of the independent per-bin jitter, of the peak position jitter (in peak widths),
+#: ... of the independent per-bin jitter, of the peak position jitter (in peak widths),
 #: of the width jitter, and of the efficiency (profile mean) jitter.
 JITTER, PEAK_JITTER, WIDTH_JITTER, MEAN_JITTER = 0.003, 0.01, 0.001, 0.003
 MANIFEST = "demo-data.json"
@@ -39,7 +39,7 @@ OUTPUTS = ("golden.json", "truth.json", "runs.json", MANIFEST)
 @dataclass(frozen=True, slots=True)
 class DemoOptions:
     """What to generate: ``subsystems`` empty means all; ``failure_fraction`` of the
-    normal-statistics runs get 1–3 injected failures each."""
+    normal-statistics runs get 1-3 injected failures each."""
 
     runs: int = 30
     seed: int = 1
@@ -112,15 +112,13 @@ def sample(
     spec: HistSpec, run: int, lumi: float, rng: np.random.Generator,
     failures: Sequence[inject.Failure] = (),
 ) -> HistData:  # fmt: skip
-    """One histogram of one run: expected shape × wobble × luminosity, then Poisson."""
+    """One histogram of one run: expected shape x wobble x luminosity, then Poisson."""
     shift = rng.normal(0.0, PEAK_JITTER) * sigma_bins(spec.shape)
     scale = 1.0 + rng.normal(0.0, WIDTH_JITTER)
     dens = expected(spec, failures, shift, scale) * wobble(rng, spec.bins, WOBBLE, JITTER)
-    common = {"path": spec.path, "run": run, "edges": spec.edges, "title": spec.title,
-              "kind": spec.kind, "labels": spec.labels, "axis_titles": spec.axis_titles}  # fmt: skip
     if not spec.is_profile:
         counts = rng.poisson(dens * spec.rate * lumi).astype(np.float64)
-        return HistData(values=counts, variances=counts.copy(), entries=counts.sum(), **common)
+        return _hist(spec, run, counts, counts.copy())
     assert spec.mean is not None
     mean = spec.mean * (1.0 + rng.normal(0.0, MEAN_JITTER)) * rng.normal(1.0, 0.001, spec.bins)
     dens, mean = inject.apply_profile(dens, mean, failures)
@@ -133,7 +131,16 @@ def sample(
         m = rng.normal(mean, spec.spread / np.sqrt(safe))
         var = np.full(spec.bins, spec.spread**2) / safe
     m, var = np.where(n > 0, m, 0.0), np.where(n > 0, var, 0.0)
-    return HistData(values=m, variances=var, bin_entries=n, entries=n.sum(), **common)
+    return _hist(spec, run, m, var, n)
+
+
+def _hist(spec: HistSpec, run: int, values: FloatArray, variances: FloatArray,
+          bin_entries: FloatArray | None = None) -> HistData:  # fmt: skip
+    entries = float((values if bin_entries is None else bin_entries).sum())
+    return HistData(path=spec.path, run=run, values=values, variances=variances,
+                    edges=spec.edges, title=spec.title, kind=spec.kind, entries=entries,
+                    bin_entries=bin_entries, labels=spec.labels,
+                    axis_titles=spec.axis_titles)  # fmt: skip
 
 
 def build_run(p: DemoPlan, info: runs.RunInfo) -> dict[str, HistData]:
@@ -150,7 +157,7 @@ def build_run(p: DemoPlan, info: runs.RunInfo) -> dict[str, HistData]:
 
 
 def scalars(subs: Sequence[Subsystem], info: runs.RunInfo) -> list[tuple[str, str]]:
-    """DQM scalar keys (``<iRun>i=N</iRun>`` …) for each subsystem's EventInfo folder."""
+    """DQM scalar keys (``<iRun>i=N</iRun>`` ...) for each subsystem's EventInfo folder."""
     dirs = dict.fromkeys(s.eventinfo_dir.format(info.run) for s in subs)
     keys = (f"<iRun>i={info.run}</iRun>", f"<iLumiSection>i={info.n_lumisections}</iLumiSection>")
     return [(d, k) for d in dirs for k in keys]

@@ -2,15 +2,15 @@
 
 Failures act on a histogram's *expected* shape before sampling, so the statistical
 fluctuations of a damaged histogram stay realistic. Each has a kind, a level
-(``weak`` barely visible … ``strong`` obvious) and a numeric strength:
+(``weak`` barely visible ... ``strong`` obvious) and a numeric strength:
 
 ==============  =========================================================  =================
 kind            what happens                                               strength
 ==============  =========================================================  =================
 dead_region     a bin / a block of a row / a whole row (chamber, FEB,       fraction of the
                 layer, ring) gets no entries                               entries lost
-inefficiency    a block of a row keeps ``1 − s`` of its entries            s
-                (profiles: its mean efficiency is scaled by ``1 − s``)
+inefficiency    a block of a row keeps ``1 - s`` of its entries            s
+                (profiles: its mean efficiency is scaled by ``1 - s``)
 hot_channel     one bin gets ``1 + s`` times its expected content          s
 timing_shift    the peak moves by ``s`` bins (0.15/0.4/1.5 peak widths)    s (bins)
 width_change    the peak width (or spread) is scaled by ``1 + s``          s
@@ -38,7 +38,7 @@ LEVELS: tuple[str, ...] = ("weak", "medium", "strong")
 STRENGTHS: dict[str, dict[str, float]] = {
     "inefficiency": {"weak": 0.1, "medium": 0.3, "strong": 0.7},
     "hot_channel": {"weak": 0.3, "medium": 1.5, "strong": 10.0},
-    "timing_shift": {"weak": 0.15, "medium": 0.4, "strong": 1.5},  # × the peak width
+    "timing_shift": {"weak": 0.15, "medium": 0.4, "strong": 1.5},  # x the peak width
     "width_change": {"weak": 0.08, "medium": 0.25, "strong": 0.8},
 }
 #: Efficiency (profile mean) drops are judged on a much finer scale than counts.
@@ -112,7 +112,7 @@ def _region(
     frac = _EXTENT[kind][level][density.ndim - 1]
     length = max(1, round(frac * nx)) if frac else 1
     x0 = int(np.clip(anchor[0] - length // 2, 0, nx - length))
-    out = (x0, x0 + length)
+    out: tuple[int, ...] = (x0, x0 + length)
     if density.ndim == 2:
         out += (int(anchor[1]), int(anchor[1]) + 1)
     return out
@@ -150,7 +150,7 @@ def plan_failures(
     subsystems: Sequence[Subsystem],
     per_run: tuple[int, int] = (1, 3),
 ) -> list[Failure]:
-    """Choose 1–3 failures for each of ``runs`` (``(run, lumi)`` pairs).
+    """Choose 1-3 failures for each of ``runs`` (``(run, lumi)`` pairs).
 
     Kinds cycle through a shuffled order so every kind is equally represented; the
     subsystem is drawn first (so the big DT catalogue does not take every failure),

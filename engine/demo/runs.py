@@ -51,14 +51,14 @@ class RunInfo:
 
 
 def dqm_path(run: int) -> str:
-    """``OfflineData/<series>/<sample>/000NNNNxx/DQM_V0001_R000NNNNNN__…__DQMIO.root``."""
+    """``OfflineData/<series>/<sample>/000NNNNxx/DQM_V0001_R000NNNNNN__...__DQMIO.root``."""
     folder = f"{run // 100:07d}xx"
     name = f"DQM_V0001_R{run:09d}__{SAMPLE}__{PROCESSING}__DQMIO.root"
     return f"OfflineData/{SERIES}/{SAMPLE}/{folder}/{name}"
 
 
 def plan_runs(rng: np.random.Generator, n: int) -> list[RunInfo]:
-    """Run numbers (with gaps), luminosities (×10 spread, some low-statistics runs), durations.
+    """Run numbers (with gaps), luminosities (x10 spread, some low-statistics runs), durations.
 
     ``healthy`` is provisional (True) here; :func:`with_health` sets it once failures are
     planned. About 15 % of runs are low-statistics; about half of those (short test
@@ -73,7 +73,7 @@ def plan_runs(rng: np.random.Generator, n: int) -> list[RunInfo]:
     for i in range(n):
         lumi = float(np.exp(rng.uniform(np.log(0.3), np.log(3.0))) if low[i]
                      else np.exp(rng.uniform(np.log(25.0), np.log(250.0))))  # fmt: skip
-        inst = rng.uniform(0.6, 2.0) * 1e-2  # pb⁻¹/s, i.e. 0.6–2.0e34 cm⁻²s⁻¹
+        inst = rng.uniform(0.6, 2.0) * 1e-2  # pb⁻¹/s, i.e. 0.6-2.0e34 cm⁻²s⁻¹
         duration = lumi / inst
         n_ls = max(1, math.ceil(duration / LS_SECONDS))
         certified = not (low[i] and rng.random() < 0.6)
@@ -94,7 +94,7 @@ def plan_runs(rng: np.random.Generator, n: int) -> list[RunInfo]:
 
 
 def golden_json(runs: list[RunInfo]) -> dict[str, list[list[int]]]:
-    """Certification in golden-JSON form: ``{"357101": [[1, n_ls]], …}`` for certified runs."""
+    """Certification in golden-JSON form: ``{"357101": [[1, n_ls]], ...}`` for certified runs."""
     return {str(r.run): [[1, r.n_lumisections]] for r in runs if r.certified}
 
 

@@ -53,7 +53,7 @@ def gauss_peak(e: FloatArray, mu: float, sigma: float, bkg: float = 0.01) -> Sha
 
     def shape(shift: float, scale: float) -> FloatArray:
         m, s = mu + shift * bw, sigma * scale
-        peak = np.diff(ndtr((e - m) / s))
+        peak: FloatArray = np.diff(ndtr((e - m) / s))
         return (1.0 - bkg) * peak + bkg / (len(e) - 1)
 
     return Peaked(shape, sigma / bw)
@@ -71,7 +71,7 @@ def drift_box(e: FloatArray, t0: float, width: float, edge: float, bkg: float = 
     def shape(shift: float, scale: float) -> FloatArray:
         a = t0 + shift * bw
         b = a + width * scale
-        box = ndtr((c - a) / edge) - ndtr((c - b) / edge)
+        box: FloatArray = ndtr((c - a) / edge) - ndtr((c - b) / edge)
         slope = 1.0 + 0.25 * np.clip((c - a) / (b - a), 0.0, 1.0)
         return box * slope / scale + bkg
 
@@ -127,7 +127,7 @@ def modulated(e: FloatArray, period: float, depth: float) -> Shape:
 
 
 def bx_rows(nbx: int, row_rates: FloatArray, sigma: float = 0.35) -> Shape:
-    """A BX × row map: each row a Gaussian around BX 0 (the central bin), rates per row.
+    """A BX x row map: each row a Gaussian around BX 0 (the central bin), rates per row.
 
     Rows are on the y axis (``values[x, y]`` indexing), BX on x.
     """
@@ -153,7 +153,7 @@ def outer_peak(weights_x: FloatArray, ey: FloatArray, mu: float, sigma: float, b
 
 
 def annulus_xy(e: FloatArray, r_in: float, r_out: float, n_chambers: int, rng_seed: int) -> Shape:
-    """Global X–Y hit map of one endcap station: an annulus with chamber structure."""
+    """Global X-Y hit map of one endcap station: an annulus with chamber structure."""
     c = 0.5 * (e[1:] + e[:-1])
     x, y = np.meshgrid(c, c, indexing="ij")
     r = np.hypot(x, y)
@@ -166,7 +166,9 @@ def annulus_xy(e: FloatArray, r_in: float, r_out: float, n_chambers: int, rng_se
     return fixed(ring * gaps * chamber_gain[idx] * (r_in + 200.0) / np.maximum(r, r_in))
 
 
-def wobble(rng: np.random.Generator, shape: tuple[int, ...], amp: float, noise: float) -> FloatArray:
+def wobble(
+    rng: np.random.Generator, shape: tuple[int, ...], amp: float, noise: float
+) -> FloatArray:
     """Run-to-run systematic distortion: smooth cosines per axis times per-bin jitter.
 
     Args:

@@ -24,9 +24,14 @@ class Good:
 
 def test_builtins_register() -> None:
     reg = build_registry()
-    assert {"beta_binomial", "pull_values", "ks_test", "profile_pull", "pca", "autodqm_ml_pca"} <= set(
-        reg.names()
-    )
+    assert {
+        "beta_binomial",
+        "pull_values",
+        "ks_test",
+        "profile_pull",
+        "pca",
+        "autodqm_ml_pca",
+    } <= set(reg.names())
 
 
 def test_build_with_params_and_unknown_param() -> None:
@@ -35,7 +40,9 @@ def test_build_with_params_and_unknown_param() -> None:
     assert reg.build("good_test", {"cut": 2.0}).cut == 2.0
     with pytest.raises(ConfigError, match=r"unknown parameter 'cutt' \(did you mean 'cut'\?\)"):
         reg.build("good_test", {"cutt": 2.0})
-    with pytest.raises(ConfigError, match=r"unknown comparator 'good_tst' \(did you mean 'good_test'\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"unknown comparator 'good_tst' \(did you mean 'good_test'\?\)"
+    ):
         reg.get("good_tst")
 
 
