@@ -1,4 +1,4 @@
-"""Benchmark: our ``beta_binomial`` against CMS AutoDQM's own plugin, histogram by histogram.
+r"""Benchmark: our ``beta_binomial`` against CMS AutoDQM's own plugin, histogram by histogram.
 
 Builds AutoDQM's histogram pairs from an unchanged AutoDQM subsystem config the way
 AutoDQM's compile step does (``main_gdir`` + path; a ``*`` in the last path part keeps
@@ -7,23 +7,29 @@ every reference; a plain name must exist in the data and every reference), runs
 AutoDQM's ``beta_binomial`` on each with ``**config_entry`` as keyword arguments, runs
 ours through the pipeline with the same config (restricted to ``beta_binomial``), and
 prints chi2 and max_pull of both. AutoDQM rounds both to 2 decimals, so ours are rounded
-the same way (``round(np.float64, 2)``) before comparing; the raw difference is shown too.
+the same way (``round(np.float64, 2)``) before comparing; a second pass with the plugin's
+``round`` shadowed gives AutoDQM's unrounded values, and the raw difference to those.
 Histograms AutoDQM returns ``None`` for (empty data or references) are listed apart with
 our verdict: we flag empty data on purpose (STATS.md). Nothing of AutoDQM is copied here:
 its plugin is imported from the checkout given with ``--autodqm`` (which needs
 ``plugins/beta_binomial.py``, ``plugins/pullvals.py``, ``autodqm/plugin_results.py``).
 
-How to run::
+Exit status 0 when every histogram AutoDQM reports agrees within 0.01, 1 otherwise.
 
-    python -m engine.cli demo-data /tmp/demo --runs 8 --subsystems CSC RPC  # or --make-data
-    python benchmarks/autodqm_parity.py --make-data /tmp/parity   # data + 4 refs, edge cases
-    python benchmarks/autodqm_parity.py --autodqm /path/to/AutoDQM \
+How to run (from the repository root; ``PYTHONPATH=.`` until the package is installed).
+``--autodqm`` is a checkout of the public AutoDQM/AutoDQM repository, or a directory holding just the
+three files above at the same paths. Data: ``--make-data DIR`` writes a data run and four
+references with edge cases (see ``autodqm_parity_data.py``); demo data works as well::
+
+    python benchmarks/autodqm_parity.py --make-data /tmp/parity
+    python benchmarks/autodqm_parity.py --autodqm /tmp/AutoDQM \
         --config tests/data/autodqm_configs/CSC.json \
         --data /tmp/parity/DQM_V0001_R000362760__parity.root \
-        --refs /tmp/parity/DQM_V0001_R0003626{95,96,98}__parity.root \
-               /tmp/parity/DQM_V0001_R000362720__parity.root [--json]
-
-Exit status 0 when every histogram AutoDQM reports agrees within 0.01, 1 otherwise.
+        --refs /tmp/parity/DQM_V0001_R000362{695,696,698,720}__parity.root [--json]
+    # the same with --config tests/data/autodqm_configs/RPC.json; or, on demo data:
+    python -m engine.cli demo-data /tmp/demo --runs 8 --subsystems CSC RPC
+    python benchmarks/autodqm_parity.py --autodqm /tmp/AutoDQM --config ... \
+        --data <a run's DQM_V0001_R000*.root under /tmp/demo> --refs <four other runs>
 """
 
 from __future__ import annotations
@@ -32,7 +38,6 @@ import argparse
 import importlib
 import json
 import math
-import os
 import sys
 import traceback
 from dataclasses import dataclass, field
@@ -46,8 +51,7 @@ from engine.commands.compare import with_comparators
 from engine.config import load_subsystem
 from engine.pipeline import read_inputs, run_comparison
 from engine.registry import build_registry
-from engine.io import write_dqm
-from engine.types import ComparisonResult, HistData, HistKind
+from engine.types import ComparisonResult
 
 REPO = Path(__file__).resolve().parents[1]
 TOL = 0.01
@@ -66,7 +70,7 @@ def load_autodqm(checkout: Path) -> Any:
     saved = {k: v for k, v in sys.modules.items() if k.split(".")[0] in _AUTODQM_MODULES}
     for k in saved:
         del sys.modules[k]
-    ours = {str(REPO), "", os.getcwd()}
+    ours = {str(REPO), "", str(Path.cwd())}
     sys.path[:] = [str(checkout / "plugins"), str(checkout)]
     sys.path += [p for p in saved_path if p not in ours and Path(p or ".").resolve() != REPO]
     try:
@@ -100,8 +104,9 @@ class HistPair:
     comparators: list[str] = field(default_factory=list)
 
 
-def autodqm_histpairs(config: dict[str, Any], data: Any, refs: list[Any], data_run: int,
-                      ref_runs: list[int]) -> list[HistPair]:  # fmt: skip
+def autodqm_histpairs(
+    config: dict[str, Any], data: Any, refs: list[Any], data_run: int, ref_runs: list[int]
+) -> list[HistPair]:
     """AutoDQM's compile step (uproot version) over open files, same matching rules."""
     main_gdir, default_comps = config["main_gdir"], config.get("comparators")
     pairs: list[HistPair] = []
@@ -111,7 +116,7 @@ def autodqm_histpairs(config: dict[str, Any], data: Any, refs: list[Any], data_r
         gdir = hconf["path"].split(h)[0]
         try:
             data_dir = data[(main_gdir.format(data_run) + gdir)[:-1]]
-        except Exception:  # noqa: BLE001 - AutoDQM skips a config entry without its directory
+        except Exception:  # noqa: BLE001, S112 - AutoDQM skips an entry without its directory
             continue
         ref_dirs = []
         for f, run in zip(refs, ref_runs, strict=True):
@@ -121,20 +126,39 @@ def autodqm_histpairs(config: dict[str, Any], data: Any, refs: list[Any], data_r
         data_keys = data_dir.keys()
         ref_keyss = [d.keys() for d in ref_dirs]
         if "*" not in h:
-            names = [h] if h in [k[:-2] for k in data_keys] and all(
-                h in [k[:-2] for k in ks] for ks in ref_keyss) else []  # fmt: skip
+            names = (
+                [h]
+                if h in [k[:-2] for k in data_keys]
+                and all(h in [k[:-2] for k in ks] for ks in ref_keyss)
+                else []
+            )
         else:
-            names = [k[:-2] for k in data_keys
-                     if h.split("*")[0] in k and all(k in ks for ks in ref_keyss)
-                     and "<" not in k and "/" not in k[:-2]]  # fmt: skip
+            names = [
+                k[:-2]
+                for k in data_keys
+                if h.split("*")[0] in k
+                and all(k in ks for ks in ref_keyss)
+                and "<" not in k
+                and "/" not in k[:-2]
+            ]
         for name in names:
             try:
                 d, rs = data_dir[name], [rd[name] for rd in ref_dirs]
             except Exception:  # noqa: BLE001, S112 - as AutoDQM: unreadable objects are skipped
                 continue
             comps = hconf["comparators"] or ["pull_values", "ks_test", "beta_binomial"]
-            pairs.append(HistPair(hconf, str(data_run), name, d, [str(r) for r in ref_runs], rs,
-                                  path=gdir + name, comparators=list(comps)))  # fmt: skip
+            pairs.append(
+                HistPair(
+                    hconf,
+                    str(data_run),
+                    name,
+                    d,
+                    [str(r) for r in ref_runs],
+                    rs,
+                    path=gdir + name,
+                    comparators=list(comps),
+                )
+            )
     return pairs
 
 
@@ -175,7 +199,9 @@ def _r2(x: float) -> float:
     return float(round(np.float64(x), 2))  # AutoDQM: round(np.float64, 2)
 
 
-def compare(theirs: dict[str, Any], raw: dict[str, Any], ours: dict[str, ComparisonResult]) -> dict[str, Any]:
+def compare(
+    theirs: dict[str, Any], raw: dict[str, Any], ours: dict[str, ComparisonResult]
+) -> dict[str, Any]:
     """Rows for every histogram either side looked at, and the summary numbers.
 
     ``theirs`` are AutoDQM's reported (rounded) values, ``raw`` the same unrounded.
@@ -186,7 +212,8 @@ def compare(theirs: dict[str, Any], raw: dict[str, Any], ours: dict[str, Compari
         if isinstance(val, str) or val is None:
             verdict = f"{mine.status.value}: {mine.reason}" if mine else "not compared by us"
             (errors if isinstance(val, str) else none_rows).append(
-                {"histogram": path, "autodqm": val, "ours": verdict})
+                {"histogram": path, "autodqm": val, "ours": verdict}
+            )
             continue
         if mine is None or "chi2" not in mine.scores:
             errors.append({"histogram": path, "autodqm": val, "ours": mine and mine.reason})
@@ -194,13 +221,23 @@ def compare(theirs: dict[str, Any], raw: dict[str, Any], ours: dict[str, Compari
         c2, mp = mine.scores["chi2"], mine.scores["max_pull"]
         d_c2, d_mp = abs(_r2(c2) - val[0]), abs(_r2(mp) - val[1])
         raw_c2, raw_mp = (float(v) for v in raw.get(path) or (math.nan, math.nan))
-        rows.append({
-            "histogram": path, "autodqm_chi2": val[0], "ours_chi2": c2, "d_chi2": d_c2,
-            "autodqm_raw_chi2": raw_c2, "raw_d_chi2": abs(c2 - raw_c2),
-            "autodqm_max_pull": val[1], "ours_max_pull": mp, "d_max_pull": d_mp,
-            "autodqm_raw_max_pull": raw_mp, "raw_d_max_pull": abs(mp - raw_mp),
-            "status": mine.status.value, "agree": d_c2 <= TOL + 1e-9 and d_mp <= TOL + 1e-9,
-        })  # fmt: skip
+        rows.append(
+            {
+                "histogram": path,
+                "autodqm_chi2": val[0],
+                "ours_chi2": c2,
+                "d_chi2": d_c2,
+                "autodqm_raw_chi2": raw_c2,
+                "raw_d_chi2": abs(c2 - raw_c2),
+                "autodqm_max_pull": val[1],
+                "ours_max_pull": mp,
+                "d_max_pull": d_mp,
+                "autodqm_raw_max_pull": raw_mp,
+                "raw_d_max_pull": abs(mp - raw_mp),
+                "status": mine.status.value,
+                "agree": d_c2 <= TOL + 1e-9 and d_mp <= TOL + 1e-9,
+            }
+        )
     for path, mine in sorted(ours.items()):
         if path not in theirs:
             only_ours.append({"histogram": path, "ours": f"{mine.status.value}: {mine.reason}"})
@@ -211,147 +248,54 @@ def compare(theirs: dict[str, Any], raw: dict[str, Any], ours: dict[str, Compari
         "max_d_max_pull": max((r["d_max_pull"] for r in rows), default=0.0),
         "max_raw_d_chi2": float(np.nanmax([r["raw_d_chi2"] for r in rows] or [0.0])),
         "max_raw_d_max_pull": float(np.nanmax([r["raw_d_max_pull"] for r in rows] or [0.0])),
-        "autodqm_none": len(none_rows), "errors": len(errors), "only_ours": len(only_ours),
-    }  # fmt: skip
-    return {"rows": rows, "autodqm_none": none_rows, "errors": errors,
-            "only_ours": only_ours, "summary": summary}  # fmt: skip
+        "autodqm_none": len(none_rows),
+        "errors": len(errors),
+        "only_ours": len(only_ours),
+    }
+    return {
+        "rows": rows,
+        "autodqm_none": none_rows,
+        "errors": errors,
+        "only_ours": only_ours,
+        "summary": summary,
+    }
 
 
 def summary_line(s: dict[str, Any]) -> str:
-    return (f"{s['reported']} histograms AutoDQM reports, {s['agree']} agree within {TOL}, "
-            f"max |Δchi2| = {s['max_d_chi2']:.4f}, max |Δmax_pull| = {s['max_d_max_pull']:.4f} "
-            f"(both unrounded: {s['max_raw_d_chi2']:.2e}, {s['max_raw_d_max_pull']:.2e})")  # fmt: skip
+    return (
+        f"{s['reported']} histograms AutoDQM reports, {s['agree']} agree within {TOL}, "
+        f"max |Δchi2| = {s['max_d_chi2']:.4f}, max |Δmax_pull| = {s['max_d_max_pull']:.4f} "
+        f"(both unrounded: {s['max_raw_d_chi2']:.2e}, {s['max_raw_d_max_pull']:.2e})"
+    )
 
 
 def print_table(res: dict[str, Any]) -> None:
     w = max([9] + [len(r["histogram"]) for r in res["rows"]])
-    print(f"{'histogram':<{w}} {'A chi2':>9} {'our chi2':>11} {'|Δ|':>6} {'raw|Δ|':>8} "
-          f"{'A pull':>8} {'our pull':>10} {'|Δ|':>6} {'raw|Δ|':>8}  ours     agree")
-    print(f"{'':<{w}} {'(2 dp)':>9} {'':>11} {'(2 dp)':>6} {'unround':>8} {'(2 dp)':>8} {'':>10} {'(2 dp)':>6} {'unround':>8}")  # fmt: skip
+    print(
+        f"{'histogram':<{w}} {'A chi2':>9} {'our chi2':>11} {'|Δ|':>6} {'raw|Δ|':>8} "
+        f"{'A pull':>8} {'our pull':>10} {'|Δ|':>6} {'raw|Δ|':>8}  ours     agree"
+    )
+    print(
+        f"{'':<{w}} {'(2 dp)':>9} {'':>11} {'(2 dp)':>6} {'unround':>8} {'(2 dp)':>8} {'':>10} {'(2 dp)':>6} {'unround':>8}"
+    )
     for r in res["rows"]:
-        print(f"{r['histogram']:<{w}} {r['autodqm_chi2']:9.2f} {r['ours_chi2']:11.4f} "
-              f"{r['d_chi2']:6.2f} {r['raw_d_chi2']:8.1e} {r['autodqm_max_pull']:8.2f} "
-              f"{r['ours_max_pull']:10.4f} {r['d_max_pull']:6.2f} {r['raw_d_max_pull']:8.1e}  "
-              f"{r['status']:<8} {'yes' if r['agree'] else 'NO'}")  # fmt: skip
-    for title, key in (("AutoDQM returned None (no result)", "autodqm_none"),
-                       ("AutoDQM raised, or ours has no score", "errors"),
-                       ("compared by us only (AutoDQM's matching left them out)", "only_ours")):  # fmt: skip
+        print(
+            f"{r['histogram']:<{w}} {r['autodqm_chi2']:9.2f} {r['ours_chi2']:11.4f} "
+            f"{r['d_chi2']:6.2f} {r['raw_d_chi2']:8.1e} {r['autodqm_max_pull']:8.2f} "
+            f"{r['ours_max_pull']:10.4f} {r['d_max_pull']:6.2f} {r['raw_d_max_pull']:8.1e}  "
+            f"{r['status']:<8} {'yes' if r['agree'] else 'NO'}"
+        )
+    for title, key in (
+        ("AutoDQM returned None (no result)", "autodqm_none"),
+        ("AutoDQM raised, or ours has no score", "errors"),
+        ("compared by us only (AutoDQM's matching left them out)", "only_ours"),
+    ):
         if res[key]:
             print(f"\n{title}:")
             for r in res[key]:
                 extra = f"  AutoDQM: {r['autodqm']}" if r.get("autodqm") else ""
                 print(f"  {r['histogram']}: ours {r['ours']}{extra}")
     print("\n" + summary_line(res["summary"]))
-
-
-# -- test data: DQM files whose paths match AutoDQM's CSC.json and RPC.json --------------
-DATA_RUN, DATA_LUMI = 362760, 40.0
-REF_RUNS = ((362695, 35.0), (362696, 60.0), (362698, 25.0), (362720, 80.0))
-_GDIR = {"CSC": "CSC/Run summary/CSCOfflineMonitor/", "RPC": "RPC/Run summary/AllHits/SummaryHistograms/"}  # fmt: skip
-
-
-def _g(x: np.ndarray, mu: float, sigma: float) -> np.ndarray:
-    return np.exp(-0.5 * ((x - mu) / sigma) ** 2)
-
-
-def _catalogue() -> list[tuple[str, str, tuple[np.ndarray, ...], np.ndarray, float | None]]:
-    """(subsystem, path, edges, expected shape, entries per pb^-1 or None for a value map)."""
-    lin, out = np.linspace, []
-    c = lambda e: 0.5 * (e[1:] + e[:-1])  # noqa: E731
-    ch, st = lin(0.5, 36.5, 37), lin(0.5, 20.5, 21)
-    for n in ("hORecHits", "hOSegments", "hOStrips", "hOWires"):  # chamber x station/ring
-        out.append(("CSC", f"Occupancy/{n}", (ch, st), np.outer(np.ones(36), lin(2, 0.5, 20)), 2e4))
-    xy = lin(-800, 800, 51)
-    r = np.hypot(*np.meshgrid(c(xy), c(xy), indexing="ij"))
-    for i in (1, 2, 3, 4):  # global x-y of rechits: a ring, empty corners and centre
-        for side in "pm":
-            out.append(("CSC", f"recHits/hRHGlobal{side}{i}", (xy, xy), ((r > 150) & (r < 700)) * (1 + 200 / r), 5e3))  # fmt: skip
-    e = lin(-0.5, 128.5, 130)  # empty below 6 and above 99: leading and trailing trimming
-    out.append(("CSC", "recHits/hRHnrechits", (e,), _g(c(e), 35, 10) * ((c(e) > 5) & (c(e) < 100)), 2e4))  # fmt: skip
-    e = lin(-0.5, 15.5, 17)
-    for t in ("m42", "m11a", "p11a", "p42"):
-        out.append(("CSC", f"Digis/hWireTBin_{t}", (e,), _g(c(e), 7, 2) + 0.01, 3e3))
-    e = lin(-0.5, 100.5, 102)
-    out.append(("CSC", "Digis/hStripNFired", (e,), _g(c(e), 20, 8) * (c(e) < 60), 2e4))
-    out.append(("CSC", "Digis/hWirenGroupsTotal", (e,), _g(c(e), 30, 12) * (c(e) > 2), 2e4))
-    e = lin(-0.5, 7.5, 9)
-    for n in ("hSnhits", "hSnhitsm11a", "hSnhitsp42"):
-        out.append(("CSC", f"Segments/{n}", (e,), np.array([0, 0, 0, 1, 2, 5, 10, 0.0]), 8e3))
-    out.append(("CSC", "Segments/hSnSegments", (lin(-0.5, 10.5, 12),), 0.5 ** np.arange(11.0), 2e4))  # fmt: skip
-    e = lin(-50, 50, 201)
-    out.append(("CSC", "Segments/hSTimeCombined", (e,), _g(c(e), 0, 4), 2e4))
-    for n in ("hSTimeDiff", "hSTimeDiff_m11a"):
-        out.append(("CSC", f"Segments/{n}", (lin(0, 10, 51),), np.exp(-lin(0, 10, 50)), 5e3))
-    out.append(("CSC", "Segments/hSTimeVsZ", (lin(-1100, 1100, 45), lin(-50, 50, 41)), np.ones((44, 40)), 5e3))  # fmt: skip
-    e = lin(0, 110, 111)
-    for n in ("hSChiSq", "hSChiSqm42", "hSChiSqp11a"):
-        out.append(("CSC", f"Segments/{n}", (e,), np.exp(-c(e) / 8) * (c(e) > 1), 5e3))
-    e = lin(-3.2, 3.2, 129)
-    out.append(("CSC", "Segments/hSGlobalPhi", (e,), np.ones(128), 2e4))
-    e = lin(0, 3.4, 137)
-    out.append(("CSC", "Segments/hSGlobalTheta", (e,), ((c(e) > 0.15) & (c(e) < 0.9)) | ((c(e) > 2.25) & (c(e) < 3.0)), 2e4))  # fmt: skip
-    for where in [f"Wheel_{w}" for w in (-2, -1, 0, 1, 2)] + [f"Disk_{d}" for d in (-3, -2, -1, 1, 2, 3)]:  # fmt: skip
-        out.append(("RPC", f"ClusterSize_{where}", (lin(0.5, 16.5, 17),), 0.45 ** np.arange(16.0), 5e4))  # fmt: skip
-        out.append(("RPC", f"BxDistribution_{where}", (lin(-10.5, 10.5, 22),), _g(np.arange(-10.0, 11), 0, 0.7) * (abs(np.arange(-10, 11)) < 4), 5e4))  # fmt: skip
-    seg, ring = lin(0.5, 36.5, 37), lin(0.5, 6.5, 7)
-    for d in (-3, -2, -1, 1, 2, 3):  # value maps: fraction of size-1 clusters, mean size
-        out.append(("RPC", f"ClusterSizeIn1Bin_Ring_vs_Segment_Disk_{d}", (seg, ring), np.full((36, 6), 0.48), None))  # fmt: skip
-        out.append(("RPC", f"ClusterSizeMean_Ring_vs_Segment_Disk_{d}", (seg, ring), np.full((36, 6), 1.9), None))  # fmt: skip
-    for w in (-2, -1, 0, 1, 2):
-        m = np.full((12, 21), 2.1)
-        m[:, 17:] = 0  # rolls that do not exist in this wheel
-        out.append(("RPC", f"ClusterSizeMean_Roll_vs_Sector_Wheel_{w}", (lin(0.5, 12.5, 13), lin(0.5, 21.5, 22)), m, None))  # fmt: skip
-    out.append(("RPC", "Occupancy_for_Barrel", (lin(0.5, 12.5, 13), lin(-2.5, 2.5, 6)), np.ones((12, 5)), 2e5))  # fmt: skip
-    out.append(("RPC", "Occupancy_for_Endcap", (seg, lin(-3.5, 3.5, 8)), np.outer(np.ones(36), [1, 1, 1, 0, 1, 1, 1.0]), 2e5))  # fmt: skip
-    return out
-
-
-#: Failures injected into the data run (applied to the expected counts or values).
-_FAILURES = {
-    "Occupancy/hOStrips": lambda a: a * np.pad([[10.0]], ((10, 25), (5, 14)), constant_values=1),
-    "Segments/hSTimeCombined": lambda a: np.roll(a, 6),  # +3 ns timing shift
-    "Segments/hSGlobalPhi": lambda a: a * np.where(np.arange(128) // 8 == 5, 0.05, 1),  # dead sector
-    "Segments/hSChiSqm42": lambda a: a * 0,  # dead chamber type: empty data
-    "Segments/hSnhitsp42": lambda a: a * 3 / a.sum(),  # low statistics
-    "Segments/hSChiSqp11a": lambda a: a * 12 / a.sum(),
-    "ClusterSize_Wheel_0": lambda a: a * np.linspace(0.6, 4, 16),  # wider clusters
-    "Occupancy_for_Barrel": lambda a: a * (np.arange(60).reshape(12, 5) != 32),  # dead sector
-    "ClusterSizeMean_Roll_vs_Sector_Wheel_1": lambda a: a * (np.arange(12) != 3)[:, None],
-}  # fmt: skip
-
-
-def _hists(run: int, lumi: float, index: int, rng: np.random.Generator) -> dict[str, HistData]:
-    out: dict[str, HistData] = {}
-    for sub, path, edges, shape, rate in _catalogue():
-        name = path.rpartition("/")[2]
-        if index == 1 and name == "hSTimeVsZ" or index == 3 and name == "hWireTBin_p42":
-            if name == "hSTimeVsZ":
-                continue  # missing from one reference: AutoDQM then skips the histogram
-            rate = 0.0  # an empty reference, dropped by both
-        s = np.asarray(shape, dtype=np.float64)
-        expected = s if rate is None else s / s.sum() * rate * lumi
-        if index < 0 and (fail := _FAILURES.get(path) or _FAILURES.get(name)) is not None:
-            expected = fail(expected)
-        if rate is None:
-            values = np.where(expected > 0, expected + rng.normal(0, 0.06, expected.shape), 0)
-        else:
-            values = rng.poisson(expected).astype(np.float64)
-        kind = HistKind.TH1 if len(edges) == 1 else HistKind.TH2
-        out[f"DQMData/Run {run}/{_GDIR[sub]}{path}"] = HistData(
-            path, run, values, values.copy(), tuple(np.asarray(e, float) for e in edges), name, kind=kind)  # fmt: skip
-    return out
-
-
-def make_data(out: Path, seed: int = 7) -> list[Path]:
-    """Write the data run and four references (CSC and RPC) to ``out``; return the paths."""
-    out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    files = []
-    for index, (run, lumi) in enumerate(((DATA_RUN, DATA_LUMI), *REF_RUNS), start=-1):
-        path = out / f"DQM_V0001_R000{run}__parity.root"
-        write_dqm(path, _hists(run, lumi, index, rng))
-        files.append(path)
-    return files
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -364,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--make-data", type=Path, metavar="DIR", help="write test files and exit")
     args = p.parse_args(argv)
     if args.make_data:
+        from autodqm_parity_data import make_data
+
         for f in make_data(args.make_data):
             print(f)
         return 0
@@ -382,10 +328,13 @@ def main(argv: list[str] | None = None) -> int:
             for f in rfs:
                 f.close()
     res = compare(theirs, raw, ours)
-    res["summary"].update(config=str(args.config), data_run=inputs.data_run,
-                          reference_runs=list(inputs.reference_runs))  # fmt: skip
+    res["summary"].update(
+        config=str(args.config),
+        data_run=inputs.data_run,
+        reference_runs=list(inputs.reference_runs),
+    )
     if args.json:
-        print(json.dumps(res, indent=1, default=lambda x: None if isinstance(x, float) and math.isnan(x) else str(x)))
+        print(json.dumps(res, indent=1, default=str))
     else:
         print_table(res)
     s = res["summary"]

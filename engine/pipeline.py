@@ -16,8 +16,9 @@ from typing import Any
 import numpy as np
 
 from engine.config import HistConfig, SubsystemConfig, comparator_params
-from engine.errors import DQMError, FileFormatError, HistogramNotFound
+from engine.errors import DQMError, FileFormatError
 from engine.io import DQMFile, open_dqm, run_from_filename
+from engine.reader import ReadTask, read_many
 from engine.registry import Registry
 from engine.types import ComparisonResult, HistData, HistKind, Status
 
@@ -216,6 +217,7 @@ class Inputs:
     data: Mapping[str, HistData]
     refs: tuple[Mapping[str, HistData], ...]
     notes: tuple[str, ...] = ()
+    errors: Mapping[str, str] = field(default_factory=dict)
 
 
 def file_run(f: DQMFile) -> int:
@@ -227,16 +229,6 @@ def file_run(f: DQMFile) -> int:
     return run
 
 
-def _read_all(f: DQMFile, gdir: str, paths: Sequence[str], run: int) -> dict[str, HistData]:
-    out: dict[str, HistData] = {}
-    for p in paths:
-        try:
-            out[p] = f.read(gdir + p, path=p, run=run)
-        except HistogramNotFound:
-            logger.debug("%s: %s not found", f.path, p)
-    return out
-
-
 def read_inputs(
     sub: SubsystemConfig,
     data_path: str | os.PathLike[str],
@@ -244,8 +236,15 @@ def read_inputs(
     *,
     data_run: int | None = None,
     ref_runs: Sequence[int] | None = None,
+    workers: int | None = None,
 ) -> Inputs:
-    """Open the files, plan from the data file and read every needed histogram."""
+    """Open the files, plan from the data file and read every needed histogram.
+
+    Raises:
+        FileFormatError: a file is missing, not ROOT, truncated, or the data file has no
+            directory for this subsystem.
+        DQMError: run numbers are inconsistent.
+    """
     if ref_runs is not None and len(ref_runs) != len(ref_paths):
         msg = f"{len(ref_runs)} reference run numbers given for {len(ref_paths)} reference files"
         raise DQMError(msg)
@@ -257,18 +256,29 @@ def read_inputs(
             msg = f"{Path(data_path).name}: run {run} has no {sub.name} histograms (no directory {gdir!r})"
             raise FileFormatError(msg)
         the_plan = plan(sub, lambda d, p: f.expand(gdir + d if d else gdir.rstrip("/"), p))
-        data = _read_all(f, gdir, the_plan.paths, run)
+    paths = tuple(the_plan.paths)
+    tasks = [ReadTask(str(data_path), gdir, run, paths)]
     runs: list[int] = []
-    refs: list[dict[str, HistData]] = []
     for i, rp in enumerate(ref_paths):
         with open_dqm(rp) as rf:
             rrun = ref_runs[i] if ref_runs is not None else file_run(rf)
             rgdir = sub.gdir(rrun)
             if not rf.has_dir(rgdir.rstrip("/")):
                 notes.append(f"reference run {rrun} has no {sub.name} histograms")
-            runs.append(rrun)
-            refs.append(_read_all(rf, rgdir, the_plan.paths, rrun))
-    return Inputs(run, tuple(runs), the_plan, data, tuple(refs), tuple(notes))
+        runs.append(rrun)
+        tasks.append(ReadTask(str(rp), rgdir, rrun, paths))
+    data, *refs = read_many(tasks, workers)
+    for r, res in zip(runs, refs, strict=True):
+        notes.extend(f"reference run {r}: {msg}" for msg in res.errors.values())
+    return Inputs(
+        run,
+        tuple(runs),
+        the_plan,
+        data.hists,
+        tuple(r.hists for r in refs),
+        tuple(notes),
+        errors=data.errors,
+    )
 
 
 def run_comparison(sub: SubsystemConfig, registry: Registry, inputs: Inputs) -> SubsystemReport:
@@ -277,6 +287,10 @@ def run_comparison(sub: SubsystemConfig, registry: Registry, inputs: Inputs) -> 
         msg = f"reference runs {list(inputs.reference_runs)} include the data run {inputs.data_run}"
         raise DQMError(msg)
     results = compare_hists(sub, registry, inputs.plan, inputs.data, inputs.refs)
+    results.extend(
+        ComparisonResult("read", path, Status.ERROR, 0.0, None, reason=msg)
+        for path, msg in inputs.errors.items()
+    )
     return SubsystemReport(
         subsystem=sub.name,
         data_run=inputs.data_run,
