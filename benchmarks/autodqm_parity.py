@@ -49,8 +49,9 @@ import uproot
 
 from engine.commands.compare import with_comparators
 from engine.config import load_subsystem
-from engine.pipeline import read_inputs, run_comparison
+from engine.pipeline import run_comparison
 from engine.registry import build_registry
+from engine.runner import read_inputs
 from engine.types import ComparisonResult
 
 REPO = Path(__file__).resolve().parents[1]

@@ -1,24 +1,21 @@
-"""Engine layer: the comparison pipeline of one subsystem of one run.
+"""Engine layer: the comparison pipeline of one subsystem of one run (pure part).
 
-``plan`` and ``compare_hists`` are pure functions of their inputs (histogram arrays and
-config), so remote workers can run them; ``read_inputs`` is the only part doing I/O.
+``plan``, ``compare_hists`` and ``run_comparison`` are pure functions of their inputs
+(histogram arrays and config), so remote workers can run them; the file side is in
+``engine.runner``.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine.config import HistConfig, SubsystemConfig, comparator_params
-from engine.errors import DQMError, FileFormatError
-from engine.io import DQMFile, open_dqm, run_from_filename
-from engine.reader import ReadTask, read_many
+from engine.errors import DQMError
 from engine.registry import Registry
 from engine.types import ComparisonResult, HistData, HistKind, Status
 
@@ -218,67 +215,6 @@ class Inputs:
     refs: tuple[Mapping[str, HistData], ...]
     notes: tuple[str, ...] = ()
     errors: Mapping[str, str] = field(default_factory=dict)
-
-
-def file_run(f: DQMFile) -> int:
-    """The run of a DQM file: its ``DQMData/Run N`` directory, else its file name."""
-    run = f.run if f.run is not None else run_from_filename(f.path.name)
-    if run is None:
-        msg = f"{f.path}: cannot tell the run number (no 'DQMData/Run N' directory, file name not DQM_V0001_R000NNNNNN...); pass it explicitly"
-        raise FileFormatError(msg)
-    return run
-
-
-def read_inputs(
-    sub: SubsystemConfig,
-    data_path: str | os.PathLike[str],
-    ref_paths: Sequence[str | os.PathLike[str]],
-    *,
-    data_run: int | None = None,
-    ref_runs: Sequence[int] | None = None,
-    workers: int | None = None,
-) -> Inputs:
-    """Open the files, plan from the data file and read every needed histogram.
-
-    Raises:
-        FileFormatError: a file is missing, not ROOT, truncated, or the data file has no
-            directory for this subsystem.
-        DQMError: run numbers are inconsistent.
-    """
-    if ref_runs is not None and len(ref_runs) != len(ref_paths):
-        msg = f"{len(ref_runs)} reference run numbers given for {len(ref_paths)} reference files"
-        raise DQMError(msg)
-    notes: list[str] = []
-    with open_dqm(data_path) as f:
-        run = data_run if data_run is not None else file_run(f)
-        gdir = sub.gdir(run)
-        if not f.has_dir(gdir.rstrip("/")):
-            msg = f"{Path(data_path).name}: run {run} has no {sub.name} histograms (no directory {gdir!r})"
-            raise FileFormatError(msg)
-        the_plan = plan(sub, lambda d, p: f.expand(gdir + d if d else gdir.rstrip("/"), p))
-    paths = tuple(the_plan.paths)
-    tasks = [ReadTask(str(data_path), gdir, run, paths)]
-    runs: list[int] = []
-    for i, rp in enumerate(ref_paths):
-        with open_dqm(rp) as rf:
-            rrun = ref_runs[i] if ref_runs is not None else file_run(rf)
-            rgdir = sub.gdir(rrun)
-            if not rf.has_dir(rgdir.rstrip("/")):
-                notes.append(f"reference run {rrun} has no {sub.name} histograms")
-        runs.append(rrun)
-        tasks.append(ReadTask(str(rp), rgdir, rrun, paths))
-    data, *refs = read_many(tasks, workers)
-    for r, res in zip(runs, refs, strict=True):
-        notes.extend(f"reference run {r}: {msg}" for msg in res.errors.values())
-    return Inputs(
-        run,
-        tuple(runs),
-        the_plan,
-        data.hists,
-        tuple(r.hists for r in refs),
-        tuple(notes),
-        errors=data.errors,
-    )
 
 
 def run_comparison(sub: SubsystemConfig, registry: Registry, inputs: Inputs) -> SubsystemReport:

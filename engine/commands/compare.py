@@ -13,9 +13,9 @@ import sys
 from dataclasses import replace
 
 from engine.config import SubsystemConfig, find_subsystem, load_subsystem
-from engine.errors import DQMError
-from engine.pipeline import SubsystemReport, read_inputs, run_comparison
+from engine.pipeline import SubsystemReport
 from engine.registry import Registry, build_registry
+from engine.runner import compare_files
 from engine.settings import Settings
 from engine.types import ComparisonResult, Status
 
@@ -71,11 +71,9 @@ def run(args: argparse.Namespace) -> int:
     sub = load_subsystem(find_subsystem(args.subsystem, config_dir), registry)
     if args.comparators:
         sub = with_comparators(sub, [c.strip() for c in args.comparators.split(",")], registry)
-    inputs = read_inputs(sub, args.data, args.refs, data_run=args.data_run, ref_runs=args.ref_runs)
-    if not inputs.plan.hists:
-        msg = f"{args.data}: none of the {len(sub.hists)} histogram paths of {sub.name} is in run {inputs.data_run}"
-        raise DQMError(msg)
-    report = run_comparison(sub, registry, inputs)
+    report = compare_files(
+        sub, registry, args.data, args.refs, data_run=args.data_run, ref_runs=args.ref_runs
+    )
     out = sys.stdout
     if args.format == "json":
         json.dump(report.to_dict(with_arrays=args.arrays), out, indent=1)
