@@ -23,6 +23,7 @@ COMMANDS: tuple[str, ...] = (
     "engine.commands.compare",
     "engine.commands.config",
     "engine.commands.demo_data",
+    "engine.commands.demo",
 )
 
 
