@@ -16,7 +16,7 @@ import numpy as np
 from scipy import special
 
 from engine.types import ComparisonResult, FloatArray, HistData, Status
-from plugins._common import no_reference_reason, result, skipped, usable_refs
+from plugins._common import gammaln_int, no_reference_reason, result, skipped, usable_refs
 
 #: Floor on probabilities (about 37 sigma): ``chi2.isf`` fails below ~1e-323.
 P_FLOOR = 1e-300
@@ -24,6 +24,8 @@ P_FLOOR = 1e-300
 PULL_CLIP = 37.0
 #: AutoDQM caps a fitted ``pull_cut`` at this value.
 FIT_PULL_CAP = 36.0
+#: log P(d)/P(down) is clipped here before ``exp``: e^700 over any pmf ratio is still > 1.
+_LOG_P_CAP = 700.0
 
 
 def prob_rel(data: FloatArray, refs: FloatArray, tol: float = 0.01) -> FloatArray:
@@ -43,7 +45,6 @@ def prob_rel(data: FloatArray, refs: FloatArray, tol: float = 0.01) -> FloatArra
     Returns:
         ``ProbRel`` in ``[0, 1]`` with the shape of ``refs``.
     """
-    gl = special.gammaln
     d = np.asarray(data, dtype=np.float64)
     r = np.asarray(refs, dtype=np.float64)
     n = float(d.sum())
@@ -59,22 +60,37 @@ def prob_rel(data: FloatArray, refs: FloatArray, tol: float = 0.01) -> FloatArra
     mu = n * r / big_n  # in AutoDQM's order: floor/ceil of a whole number must not move
     down = np.floor(mu)  # >= 0; ceil(mu) is down + 1 unless mu is a whole number
     n_down = n - down
-    # log pmf at k without its k-independent terms, which cancel in the ratio
-    log_max = gl(down + a)
-    log_max += gl(n_down + b)
-    log_max -= gl(down + 1.0)
-    log_max -= gl(n_down + 1.0)
-    # log P(down + 1) - log P(down) from the pmf recurrence (exact, and saves 4 gammaln)
+    # every gammaln argument is a whole number >= 1: one batched gammaln_int call
+    size, nb = r.size, d.size
+    args = np.empty(6 * size + 2 * nb)
+    g6 = args[: 6 * size].reshape((6, *r.shape))
+    np.add(d, a, out=g6[0])
+    np.add(down, a, out=g6[1])
+    np.subtract(n + 1.0, d, out=args[6 * size : 6 * size + nb])  # n - d + 1
+    np.add(args[6 * size : 6 * size + nb], b, out=g6[2])
+    g6[2] -= 1.0  # n - d + b
+    np.add(n_down, b, out=g6[3])
+    np.add(down, 1.0, out=g6[4])
+    np.add(n_down, 1.0, out=g6[5])
+    np.add(d, 1.0, out=args[6 * size + nb :])
+    # ratio P(down + 1) / P(down) from the pmf recurrence (exact, and saves 4 gammaln)
+    up = (mu > down) & (n_down > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        step = np.log(n_down * (down + a))
-        step -= np.log((down + 1.0) * (n_down - 1.0 + b))
-    log_max += np.where((mu > down) & (n_down > 0) & (step > 0), step, 0.0)
-    log_p: FloatArray = gl(d + a)
-    log_p += gl((n - d) + b)
-    log_p -= gl(d + 1.0) + gl((n - d) + 1.0)
-    log_p -= log_max
-    np.minimum(log_p, 0.0, out=log_p)
+        step = n_down * g6[1]
+        step /= g6[4] * (g6[3] - 1.0)
+    step = np.where(up, step, 1.0)
+    np.maximum(step, 1.0, out=step)
+    gl = gammaln_int(args)
+    g, g_n1, g_d1 = gl[: 6 * size].reshape(g6.shape), gl[6 * size : 6 * size + nb], gl[6 * size + nb :]
+    # log P(d) - log P(down) without the k-independent terms, large terms paired first
+    log_p: FloatArray = g[0] - g[1]
+    log_p += g[2] - g[3]
+    log_p += g[4] - g_d1
+    log_p += g[5] - g_n1
+    np.minimum(log_p, _LOG_P_CAP, out=log_p)  # exp stays finite; the cap below sorts it out
     np.exp(log_p, out=log_p)
+    log_p /= step  # P(d) / max(P(down), P(down + 1))
+    np.minimum(log_p, 1.0, out=log_p)
     return log_p
 
 

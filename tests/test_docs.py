@@ -32,3 +32,28 @@ def test_readme_starts_with_the_two_commands() -> None:
     block = README.split("```")[1]
     assert "autodqm demo" in block
     assert "./scripts/test" in block
+
+
+def test_readme_comparator_example_works() -> None:
+    """The "Writing a comparator" example registers and flags a shifted peak."""
+    import numpy as np
+
+    from engine.registry import Registry
+    from engine.types import HistData, Status
+
+    code = README.split("## Writing a comparator")[1].split("```python")[1].split("```")[0]
+    namespace: dict[str, object] = {"__name__": "readme_example"}
+    exec(compile(code, "README.md", "exec", dont_inherit=True), namespace)  # noqa: S102 - our own README
+    cls = namespace["MeanShift"]
+    reg = Registry()
+    reg.register(cls, "README:MeanShift")
+    comp = reg.build("mean_shift", {"cut": 1.0})
+    x = np.arange(40)
+    edges = (np.arange(41, dtype=float),)
+
+    def hist(centre: float, run: int) -> HistData:
+        v = 1000 * np.exp(-0.5 * ((x - centre) / 4) ** 2)
+        return HistData("h", run, v, v, edges)
+
+    assert comp.compare(hist(20, 2), [hist(20, 1)]).status is Status.OK
+    assert comp.compare(hist(25, 2), [hist(20, 1)]).status is Status.FLAGGED

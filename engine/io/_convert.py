@@ -6,7 +6,7 @@ Uses uproot's public model calls (``values``, ``variances``, ``counts``, ``membe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,13 +28,28 @@ def _f64(a: Any) -> FloatArray:
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
-def axis_labels(axis: Any) -> tuple[str, ...] | None:
-    """Bin labels of a TAxis model, or None if it has none.
+def place_labels(texts: Sequence[str], bins: Sequence[int], nbins: int) -> tuple[str, ...] | None:
+    """Per-bin labels from ROOT's stored ones (``texts``, 1-based ``bins``), or None.
 
     ROOT stores only the labelled bins, each TObjString carrying its 1-based bin number
     in ``fUniqueID``; unlabelled bins come back as ``""``. Files whose labels lack bin
-    numbers but label every bin are read in order.
+    numbers (``bins`` empty or out of range) but label every bin are read in order.
     """
+    if not texts:
+        return None
+    out = [""] * nbins
+    if bins and all(1 <= b <= nbins for b in bins):
+        for b, text in zip(bins, texts, strict=True):
+            out[b - 1] = text
+    elif len(texts) == nbins:
+        out = list(texts)
+    else:
+        return None
+    return tuple(out)
+
+
+def axis_labels(axis: Any) -> tuple[str, ...] | None:
+    """Bin labels of a TAxis model, or None if it has none (see :func:`place_labels`)."""
     labels = axis.member("fLabels", none_if_missing=True)
     if labels is None or len(labels) == 0:
         return None
@@ -44,15 +59,7 @@ def axis_labels(axis: Any) -> tuple[str, ...] | None:
         bins = [int(s.member("@fUniqueID")) for s in labels]
     except (AttributeError, KeyError, TypeError, ValueError):
         bins = []
-    out = [""] * nbins
-    if bins and all(1 <= b <= nbins for b in bins):
-        for b, text in zip(bins, texts, strict=True):
-            out[b - 1] = text
-    elif len(texts) == nbins:
-        out = texts
-    else:
-        return None
-    return tuple(out)
+    return place_labels(texts, bins, nbins)
 
 
 def to_histdata(obj: Any, kind: HistKind, path: str, run: int) -> HistData:

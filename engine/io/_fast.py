@@ -31,6 +31,7 @@ _IS_REFERENCED = 1 << 4  # TObject kIsReferenced: 2 bytes of process id follow
 
 _HEADER = struct.Struct(">IH")  # byte count | mask, version
 _TOBJECT = struct.Struct(">hII")  # version, fUniqueID, fBits
+_B1 = struct.Struct(">B")
 _I4 = struct.Struct(">i")
 _U4 = struct.Struct(">I")
 _ATT_LINE = struct.Struct(">hhh")
@@ -45,7 +46,7 @@ _TH2_STATS = struct.Struct(">dddd")  # fScalefactor, fTsumwy, fTsumwy2, fTsumwxy
 _F8 = np.dtype(">f8")
 
 
-class Unsupported(Exception):  # noqa: N818 - a signal to fall back, not an error
+class Unsupported(Exception):
     """The bytes are not in a layout this decoder reads; use uproot instead."""
 
 
@@ -57,8 +58,8 @@ class _Spec(NamedTuple):
 
 #: Classes this decoder reads: class version, whether 2D, storage of the contents.
 FAST_CLASSES: Mapping[str, _Spec] = {
-    **{f"TH1{t}": _Spec(3, False, np.dtype(f">{c}")) for t, c in zip("CSIFD", "i1 i2 i4 f4 f8".split(), strict=True)},
-    **{f"TH2{t}": _Spec(4, True, np.dtype(f">{c}")) for t, c in zip("CSIFD", "i1 i2 i4 f4 f8".split(), strict=True)},
+    **{f"TH1{t}": _Spec(3, False, np.dtype(f">{c}")) for t, c in zip("CSIFD", ["i1", "i2", "i4", "f4", "f8"], strict=True)},
+    **{f"TH2{t}": _Spec(4, True, np.dtype(f">{c}")) for t, c in zip("CSIFD", ["i1", "i2", "i4", "f4", "f8"], strict=True)},
 }
 
 
@@ -147,13 +148,13 @@ class _Reader:
         self.end(stop, "TNamed")
         return title
 
-    def tlist(self) -> int:
-        """TList header (version 5) read in place; returns fSize (items not read)."""
-        self.begin(5, "TList")
+    def tlist(self) -> tuple[int, int]:
+        """TList header (version 5) read in place; returns (fSize, end); items not read."""
+        stop = self.begin(5, "TList")
         self.tobject()
         self.string()
         (size,) = self.take(_I4)
-        return int(size)
+        return int(size), stop
 
     def pointer(self, classname: str) -> int | None:
         """Start an object behind a pointer; its end, or None if the pointer is null.
@@ -192,7 +193,8 @@ class _Reader:
             return None
         texts: list[str] = []
         bins: list[int] = []
-        for _ in range(self.tlist()):  # one per label, as ROOT stores them
+        size, list_stop = self.tlist()
+        for _ in range(size):  # one per label, as ROOT stores them
             item = self.pointer("TObjString")
             if item is None:
                 msg = "null entry in an axis label list"
@@ -203,6 +205,7 @@ class _Reader:
             self.end(item_stop, "TObjString")
             self.end(item, "TObjString pointer")
             self.string()  # the list entry's option
+        self.end(list_stop, "TList")
         self.end(stop, "THashList")
         return place_labels(texts, bins, nbins)
 
@@ -228,9 +231,6 @@ class _Reader:
         else:
             edges = np.linspace(xmin, xmax, nbins + 1)
         return _Axis(int(nbins), edges, title, labels)
-
-
-_B1 = struct.Struct(">B")
 
 
 def decode(buf: bytes, classname: str, keylen: int, path: str, run: int) -> HistData:
@@ -269,9 +269,11 @@ def decode(buf: bytes, classname: str, keylen: int, path: str, run: int) -> Hist
         r.array(_F8)  # fContour
         sumw2 = r.array(_F8)
         r.string()  # fOption
-        if r.tlist() != 0:
+        size, list_stop = r.tlist()
+        if size != 0:
             msg = "histogram with functions (fFunctions)"
             raise Unsupported(msg)
+        r.end(list_stop, "fFunctions")
         if r.take(_I4) != (0,):
             msg = "buffered histogram (fBufferSize > 0)"
             raise Unsupported(msg)
@@ -326,3 +328,24 @@ def _histdata(
         labels=tuple(ax.labels for ax in axes[:ndim]),
         axis_titles=(axes[0].title, axes[1].title),
     )
+
+
+def read_key(key: Any, path: str, run: int) -> HistData:
+    """Decode the TH1x/TH2x behind an uproot ``ReadOnlyKey`` (public key API only).
+
+    Uses ``key.fClassName``, ``key.fKeylen`` and ``key.get_uncompressed_chunk_cursor()``
+    (uproot's own decompression), then :func:`decode`.
+
+    Raises:
+        Unsupported: As :func:`decode`; uproot's errors on corrupt bytes propagate.
+    """
+    classname = str(key.fClassName)
+    if classname not in FAST_CLASSES:
+        msg = f"class {classname}"
+        raise Unsupported(msg)
+    chunk, _ = key.get_uncompressed_chunk_cursor()
+    buf = chunk.raw_data.tobytes()
+    if len(buf) != key.fObjlen:
+        msg = f"{len(buf)} bytes decompressed, the key says {key.fObjlen}"
+        raise Unsupported(msg)
+    return decode(buf, classname, int(key.fKeylen), path, run)

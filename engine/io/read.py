@@ -18,6 +18,7 @@ import uproot
 
 from engine.errors import FileFormatError, HistogramNotFound
 from engine.io._convert import HISTOGRAM_CLASSES, to_histdata
+from engine.io._fast import FAST_CLASSES, read_key
 from engine.io._names import parse_scalar, run_from_dirname
 from engine.types import HistData
 
@@ -41,11 +42,14 @@ def _norm(directory: str) -> str:
     return "/".join(p for p in directory.split("/") if p)
 
 
-def open_dqm(path: str | os.PathLike[str]) -> DQMFile:
+def open_dqm(path: str | os.PathLike[str], *, fast: bool = True) -> DQMFile:
     """Open a DQM ROOT file for reading.
 
     Args:
         path: Local path of the file.
+        fast: Decode TH1x/TH2x with :mod:`engine.io._fast` (about ten times faster),
+            falling back to uproot's full read for anything it does not know. False
+            always uses uproot (the reference the fast path is tested against).
 
     Returns:
         An open :class:`DQMFile` (use it as a context manager or call ``close()``).
@@ -88,7 +92,7 @@ def open_dqm(path: str | os.PathLike[str]) -> DQMFile:
         msg = f"{p}: truncated ROOT file ({size} bytes, its header says {end}); re-download it"
         raise FileFormatError(msg)
     try:
-        return DQMFile(p, root)
+        return DQMFile(p, root, fast=fast)
     except BaseException:
         root.close()
         raise
@@ -98,12 +102,15 @@ class DQMFile:
     """An open DQM ROOT file: list directories, expand globs, read histograms and scalars.
 
     Directory listings are cached per instance (never globally), so reading many
-    histograms from the same directory walks the file structure once.
+    histograms from the same directory walks the file structure once. ``fallbacks``
+    counts reads the fast decoder handed over to uproot.
     """
 
-    def __init__(self, path: Path, root: Any) -> None:
+    def __init__(self, path: Path, root: Any, *, fast: bool = True) -> None:
         self.path = path
         self._root = root
+        self._fast = fast
+        self.fallbacks = 0
         self._dirs: dict[str, Any] = {"": root}
         self._children: dict[str, dict[str, str]] = {}
         self._closed = False
@@ -291,15 +298,22 @@ class DQMFile:
                 f"(expected one of {supported})"
             )
             raise FileFormatError(msg)
+        if run is None:
+            run = self.run if self.run is not None else 0
+        path = path if path is not None else full_path
+        if self._fast and classname in FAST_CLASSES and "/" not in name and ";" not in name:
+            try:
+                return read_key(self._dir(directory).key(name), path, run)
+            except Exception as err:  # noqa: BLE001 - any doubt: uproot's full read decides
+                self.fallbacks += 1
+                logger.debug("%s: %r: full read (%s)", self.path, full_path, _one_line(err))
         try:
             obj = self._get(directory, name)
         except Exception as err:  # file boundary: corrupt or cut object bytes
             msg = f"{self.path}: cannot read {full_path!r} ({classname}): {_one_line(err)}"
             raise FileFormatError(msg) from err
-        if run is None:
-            run = self.run if self.run is not None else 0
         try:
-            return to_histdata(obj, kind, path if path is not None else full_path, run)
+            return to_histdata(obj, kind, path, run)
         except (ValueError, TypeError, KeyError, IndexError) as err:  # inconsistent members
             msg = f"{self.path}: cannot decode {full_path!r} ({classname}): {_one_line(err)}"
             raise FileFormatError(msg) from err

@@ -22,10 +22,17 @@ def test_demo_generates_then_compares(tmp_path, capsys) -> None:
         assert set(rep["reference_runs"]) <= golden
         assert rep["results"]
     truth = json.loads((out / "truth.json").read_text())
-    flagged = {(r["data_run"], r["subsystem"], x["histogram"])
-               for r in reports for x in r["results"] if x["status"] == "flagged"}
-    strong = {(t["run"], t["subsystem"], t["histogram"]) for t in truth
-              if t["level"] == "strong" and t["run"] in {r["data_run"] for r in reports}}
+    flagged = {
+        (r["data_run"], r["subsystem"], x["histogram"])
+        for r in reports
+        for x in r["results"]
+        if x["status"] == "flagged"
+    }
+    strong = {
+        (t["run"], t["subsystem"], t["histogram"])
+        for t in truth
+        if t["level"] == "strong" and t["run"] in {r["data_run"] for r in reports}
+    }
     assert strong <= flagged
     # second call reuses the data set
     assert main(["demo", "--dir", str(out), "--refs", "2"]) == 0

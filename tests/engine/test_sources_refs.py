@@ -38,7 +38,7 @@ def test_golden_json_errors_are_one_line(text: str, fragment: str) -> None:
 
 
 def test_golden_json_missing_file(tmp_path) -> None:
-    with pytest.raises(ConfigError, match="nope.json: cannot read"):
+    with pytest.raises(ConfigError, match=r"nope\.json: cannot read"):
         load_golden(tmp_path / "nope.json")
 
 
