@@ -28,9 +28,10 @@ class KSTest:
     distributions instead, so the numbers differ from AutoDQM's and its cut 0.35 does not
     carry over; the default cut 0.09 is the ROOT-era tool's.
 
-    Several references are summed into one reference distribution (``N`` = their total):
-    if they are good runs they sample the same distribution, so the sum is its best
-    estimate, and a single odd reference is diluted instead of deciding the verdict.
+    With several references the data is judged against the closest one (the smallest
+    distance; its ``N`` gives the p-value): a histogram is flagged only when it differs
+    from every reference, so one atypical or itself-broken reference run can neither
+    raise a false alarm nor, as a pooled sum would, drag the reference shape towards it.
 
     Flagged when the data has at least ``min_entries`` entries and ``ks > ks_cut``;
     ``score = ks / ks_cut``.
@@ -52,32 +53,41 @@ class KSTest:
             raise ValueError(msg)
 
     def compare(self, data: HistData, refs: Sequence[HistData]) -> ComparisonResult:
-        """Compare ``data`` with the sum of the usable references; see the class docstring."""
+        """Compare ``data`` with its closest usable reference; see the class docstring."""
         if data.ndim != 1:
             return skipped(self.name, data, f"needs a 1D histogram, got {data.ndim}D")
         usable, dropped = usable_refs(data, refs)
         if not usable:
             return skipped(self.name, data, no_reference_reason(dropped))
         d = np.rint(np.asarray(data.counts, dtype=np.float64))
-        r = np.rint(np.sum([np.asarray(x.counts, dtype=np.float64) for x in usable], axis=0))
-        n, n_ref = float(d.sum()), float(r.sum())
+        rs = np.rint(np.stack([np.asarray(x.counts, dtype=np.float64) for x in usable]))
+        totals = rs.sum(axis=1)
+        n = float(d.sum())
         if 0 < n < self.min_entries:
             reason = f"{n:.0f} entries < min_entries={self.min_entries:g}"
             return skipped(self.name, data, reason)
-        if n_ref <= 0:  # references with entries that round to nothing
+        if not np.any(totals > 0):  # references with entries that round to nothing
             return skipped(self.name, data, "no usable reference: rounded reference is empty")
-
-        runs = ", ".join(str(x.run) for x in usable)
-        against = f"run {runs}" if len(usable) == 1 else f"the sum of runs {runs}"
-        cdf_r = np.cumsum(r) / n_ref
+        runs = [x.run for x, t in zip(usable, totals, strict=True) if t > 0]
+        rs, totals = rs[totals > 0], totals[totals > 0]
+        cdf_rs = np.cumsum(rs, axis=1) / totals[:, None]
         if n <= 0:
             # Treated as maximally incompatible: the data distribution does not exist.
-            ks, p = 1.0, 0.0
-            cdf_diff = -cdf_r
+            ks, p, best = 1.0, 0.0, 0
+            cdf_diff = -cdf_rs[0]
         else:
-            cdf_diff = np.cumsum(d) / n - cdf_r
-            ks = float(np.max(np.abs(cdf_diff)))
-            p = float(kstwobign.sf(ks * np.sqrt(n * n_ref / (n + n_ref))))
+            diffs = np.cumsum(d) / n - cdf_rs
+            dists = np.max(np.abs(diffs), axis=1)
+            best = int(np.argmin(dists))
+            ks, cdf_diff = float(dists[best]), diffs[best]
+            n_b = float(totals[best])
+            p = float(kstwobign.sf(ks * np.sqrt(n * n_b / (n + n_b))))
+        r, n_ref = rs[best], float(totals[best])
+        against = (
+            f"run {runs[best]}"
+            if len(runs) == 1
+            else f"run {runs[best]}, the closest of {len(runs)} references"
+        )
         arrays = {"ref": r * (n / n_ref), "cdf_diff": cdf_diff}
         score = ks / self.ks_cut
         scores = {"ks": ks, "p": p}
@@ -88,7 +98,12 @@ class KSTest:
                 Status.FLAGGED,
                 score=max(score, 1.0),
                 threshold=1.0,
-                reason=f"no entries in data, references have {n_ref:.0f} ({against})",
+                reason=(
+                    f"no entries in data, references have {totals[0]:.0f} (run {runs[0]})"
+                    if len(runs) == 1
+                    else f"no entries in data, references have {totals.mean():.0f} on average "
+                    f"(runs {', '.join(map(str, runs))})"
+                ),
                 scores=scores,
                 arrays=arrays,
             )

@@ -126,13 +126,24 @@ def test_unchanged_by_reference_normalisation() -> None:
     assert one.status is seven.status
 
 
-def test_several_references_are_summed() -> None:
+def test_several_references_the_closest_decides() -> None:
     d = sample(13, 40_000, loc=0.2)
-    refs = [sample(14, 10_000), sample(15, 30_000), sample(16, 5_000)]
+    refs = [sample(14, 10_000), sample(15, 30_000, loc=0.19), sample(16, 5_000)]
     res = KSTest().compare(h1(d, edges=EDGES), [h1(r, i, EDGES) for i, r in enumerate(refs)])
-    pooled = KSTest().compare(h1(d, edges=EDGES), [h1(sum(refs), 99, EDGES)])
-    assert res.scores == pooled.scores
-    assert "against the sum of runs 0, 1, 2" in res.reason
+    alone = [KSTest().compare(h1(d, edges=EDGES), [h1(r, i, EDGES)]) for i, r in enumerate(refs)]
+    assert res.scores["ks"] == min(a.scores["ks"] for a in alone)
+    assert res.scores == alone[1].scores
+    assert "against run 1, the closest of 3 references" in res.reason
+
+
+def test_one_broken_reference_raises_no_alarm() -> None:
+    d = sample(20, 40_000)
+    good = [sample(21, 30_000), sample(22, 30_000), sample(23, 30_000)]
+    broken = sample(24, 30_000, loc=1.0)  # a reference run that itself had a shifted peak
+    refs = [h1(r, i, EDGES) for i, r in enumerate([*good, broken])]
+    assert KSTest().compare(h1(d, edges=EDGES), refs).status is Status.OK
+    shifted = sample(25, 40_000, loc=0.5)
+    assert KSTest().compare(h1(shifted, edges=EDGES), refs).status is Status.FLAGGED
 
 
 def test_profiles_use_their_entries() -> None:
