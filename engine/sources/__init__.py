@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
-from engine.sources.local import LocalSource, RunFile
+from engine.sources.base import Progress, RunFile, Source, processing_rank
+from engine.sources.local import LocalSource
 
-__all__ = ["LocalSource", "RunFile"]
+__all__ = ["LocalSource", "Progress", "RunFile", "Source", "processing_rank"]

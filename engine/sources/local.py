@@ -7,35 +7,15 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from engine.errors import DQMError
+from engine.sources.base import Progress, RunFile, processing_rank
 
 OFFLINE_NAME = re.compile(
     r"^DQM_V\d+_R(?P<run>\d{9})__(?P<sample>[^_](?:[^_]|_(?!_))*)__(?P<processing>.+?)__DQMIO\.root$"
 )
-
-
-@dataclass(frozen=True, slots=True)
-class RunFile:
-    """One DQM file of a run."""
-
-    run: int
-    series: str
-    sample: str
-    processing: str
-    path: Path
-    size: int
-
-
-def processing_rank(processing: str) -> tuple[int, str]:
-    """Sort key: PromptReco first, then Express, then anything else (re-recos by name)."""
-    if "PromptReco" in processing:
-        return (0, processing)
-    if "Express" in processing:
-        return (1, processing)
-    return (2, processing)
 
 
 class LocalSource:
@@ -54,14 +34,28 @@ class LocalSource:
         for p in base.glob("*/DQM_V*_R*__DQMIO.root"):
             m = OFFLINE_NAME.match(p.name)
             if m and m["sample"] == sample:
+                st = p.stat()
+                date = datetime.fromtimestamp(st.st_mtime, tz=UTC).isoformat(timespec="seconds")
                 out.append(
-                    RunFile(int(m["run"]), series, sample, m["processing"], p, p.stat().st_size)
+                    RunFile(
+                        int(m["run"]), series, sample, m["processing"], st.st_size, p, None, date
+                    )
                 )
         return sorted(out, key=lambda f: (f.run, processing_rank(f.processing)))
 
-    def runs(self, series: str, sample: str) -> dict[int, RunFile]:
-        """The preferred file of each run (PromptReco when a run has several)."""
+    def runs(self, series: str, sample: str, processing: str | None = None) -> dict[int, RunFile]:
+        """The chosen file of each run: ``processing`` if given, else PromptReco if present."""
         best: dict[int, RunFile] = {}
         for f in self.files(series, sample):
-            best.setdefault(f.run, f)
+            if processing is None or f.processing == processing:
+                best.setdefault(f.run, f)
         return best
+
+    def fetch(self, rf: RunFile, progress: Progress | None = None) -> Path:
+        """The file itself (it is already local)."""
+        if rf.path is None or not rf.path.is_file():
+            msg = f"run {rf.run}: {rf.path or rf.url} is not a local file"
+            raise DQMError(msg)
+        if progress is not None:
+            progress(rf.size, rf.size)
+        return rf.path
