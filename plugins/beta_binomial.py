@@ -1,7 +1,8 @@
 """Plugins layer: the beta-binomial comparator, the production test of CMS AutoDQM.
 
 Numbers match AutoDQM's ``plugins/beta_binomial.py`` (see /work/shared/STATS.md), computed
-in log space with ``gammaln`` and broadcast over a ``(nRef, nBins)`` array.
+in log space with scipy's ``gammaln`` values (table + Stirling, ``plugins._common``) and
+broadcast over a ``(nRef, nBins)`` array.
 """
 
 from __future__ import annotations
@@ -49,49 +50,59 @@ def prob_rel(data: FloatArray, refs: FloatArray, tol: float = 0.01) -> FloatArra
     r = np.asarray(refs, dtype=np.float64)
     n = float(d.sum())
     big_n = r.sum(axis=-1, keepdims=True)
-    inv_s = np.square(r * tol**2)
+    inv_s = r * tol**2  # 1/s, then scratch
+    np.square(inv_s, out=inv_s)
     inv_s += 1.0
     np.sqrt(inv_s, out=inv_s)
-    a = np.round(r / inv_s)  # R_t
-    b = np.round(big_n / inv_s)
+    a = np.divide(r, inv_s)
+    np.round(a, out=a)  # R_t
+    b = np.divide(big_n, inv_s)
+    np.round(b, out=b)
     b -= a
     b += 1.0
     a += 1.0
-    mu = n * r / big_n  # in AutoDQM's order: floor/ceil of a whole number must not move
+    mu = np.multiply(r, n)  # n R / N in AutoDQM's order: floor/ceil of a whole number
+    mu /= big_n  # must not move
     down = np.floor(mu)  # >= 0; ceil(mu) is down + 1 unless mu is a whole number
-    n_down = n - down
-    # every gammaln argument is a whole number >= 1: one batched gammaln_int call
+    n_down = np.subtract(n, down)
+    # every gammaln argument is a whole number >= 1; two batched calls: small arguments
+    # (k + ...) and large ones (n - k + ...), so each is mostly table or mostly Stirling
     size, nb = r.size, d.size
-    args = np.empty(6 * size + 2 * nb)
-    g6 = args[: 6 * size].reshape((6, *r.shape))
-    np.add(d, a, out=g6[0])
-    np.add(down, a, out=g6[1])
-    np.subtract(n + 1.0, d, out=args[6 * size : 6 * size + nb])  # n - d + 1
-    np.add(args[6 * size : 6 * size + nb], b, out=g6[2])
-    g6[2] -= 1.0  # n - d + b
-    np.add(n_down, b, out=g6[3])
-    np.add(down, 1.0, out=g6[4])
-    np.add(n_down, 1.0, out=g6[5])
-    np.add(d, 1.0, out=args[6 * size + nb :])
-    # ratio P(down + 1) / P(down) from the pmf recurrence (exact, and saves 4 gammaln)
-    up = (mu > down) & (n_down > 0)
+    small, large = np.empty(3 * size + nb), np.empty(3 * size + nb)
+    s3, l3 = small[: 3 * size].reshape((3, *r.shape)), large[: 3 * size].reshape((3, *r.shape))
+    np.add(d, a, out=s3[0])
+    np.add(down, a, out=s3[1])
+    np.add(down, 1.0, out=s3[2])
+    np.add(d, 1.0, out=small[3 * size :])
+    np.subtract(n + 1.0, d, out=large[3 * size :])  # n - d + 1
+    np.add(large[3 * size :], b, out=l3[0])
+    l3[0] -= 1.0  # n - d + b
+    np.add(n_down, b, out=l3[1])
+    np.add(n_down, 1.0, out=l3[2])
+    # P(down + 1) / P(down) by the pmf recurrence (exact, saves 4 gammaln), where the
+    # maximum may sit at ceil(mu) = down + 1; 0/0 (n_down = 0, b = 1) is dropped by fmax
     with np.errstate(divide="ignore", invalid="ignore"):
-        step = n_down * g6[1]
-        step /= g6[4] * (g6[3] - 1.0)
-    step = np.where(up, step, 1.0)
-    np.maximum(step, 1.0, out=step)
-    gl = gammaln_int(args)
-    g, g_n1, g_d1 = gl[: 6 * size].reshape(g6.shape), gl[6 * size : 6 * size + nb], gl[6 * size + nb :]
-    # log P(d) - log P(down) without the k-independent terms, large terms paired first
-    log_p: FloatArray = g[0] - g[1]
-    log_p += g[2] - g[3]
-    log_p += g[4] - g_d1
-    log_p += g[5] - g_n1
-    np.minimum(log_p, _LOG_P_CAP, out=log_p)  # exp stays finite; the cap below sorts it out
-    np.exp(log_p, out=log_p)
-    log_p /= step  # P(d) / max(P(down), P(down + 1))
-    np.minimum(log_p, 1.0, out=log_p)
-    return log_p
+        step = np.multiply(n_down, s3[1])
+        den = np.subtract(l3[1], 1.0, out=n_down)
+        den *= s3[2]
+        step /= den
+    step *= mu > down
+    np.fmax(step, 1.0, out=step)
+    gs, gl = gammaln_int(small), gammaln_int(large)
+    gs3, gl3 = gs[: 3 * size].reshape(s3.shape), gl[: 3 * size].reshape(l3.shape)
+    # log P(d) - log P(down) without the k-independent terms, summed in the order of the
+    # original gammaln code (with scipy's gammaln values this gives the same numbers)
+    log_max = np.add(gs3[1], gl3[1], out=gs3[1])
+    log_max -= gs3[2]
+    log_max -= gl3[2]
+    p: FloatArray = np.add(gs3[0], gl3[0], out=gs3[0])
+    p -= np.add(gs[3 * size :], gl[3 * size :])
+    p -= log_max
+    np.minimum(p, _LOG_P_CAP, out=p)  # e^700 over any pmf ratio is still > 1: capped below
+    np.exp(p, out=p)
+    p /= step  # P(d) / max(P(down), P(down + 1))
+    np.minimum(p, 1.0, out=p)
+    return p
 
 
 def sigmas(p: FloatArray, exact_z: bool = False) -> FloatArray:
@@ -100,11 +111,16 @@ def sigmas(p: FloatArray, exact_z: bool = False) -> FloatArray:
     AutoDQM's ``sqrt(chi2.isf(p, 1))`` by default, which reads the likelihood ratio of a
     3 sigma deviation as 2.54; with ``exact_z`` ``sqrt(-2 ln p)``, exact for a Gaussian.
     """
-    q = np.clip(np.asarray(p, dtype=np.float64), P_FLOOR, 1.0)
+    q = np.minimum(np.asarray(p, dtype=np.float64), 1.0)
+    np.maximum(q, P_FLOOR, out=q)
     if exact_z:
-        return np.sqrt(-2.0 * np.log(q))
+        np.log(q, out=q)
+        q *= -2.0
+        return np.sqrt(q, out=q)
     # sqrt(chi2.isf(q, 1)) == -ndtri(q / 2), to 1e-14 and ~200x faster than chdtri
-    return np.abs(special.ndtri(q / 2.0))  # type: ignore[no-any-return]
+    q *= 0.5
+    special.ndtri(q, out=q)
+    return np.abs(q, out=q)
 
 
 def pulls_multi(
@@ -123,14 +139,18 @@ def pulls_multi(
     """
     d = np.asarray(data, dtype=np.float64)
     r = np.atleast_2d(np.asarray(refs, dtype=np.float64))
-    p = np.maximum(prob_rel(d, r, tol), P_FLOOR)
+    p = prob_rel(d, r, tol)
+    np.maximum(p, P_FLOOR, out=p)
     p_sum = p.sum(axis=0)
     p *= r
     p *= 1.0 / r.sum(axis=1, keepdims=True)  # now (R_i / N_i) p_i
     rw = p.sum(axis=0)
     rw /= p_sum  # a weighted mean of R_i / N_i: no overflow however small the p_i
     rw *= d.sum()
-    return sigmas(p_sum / r.shape[0], exact_z) * np.sign(d - rw), rw
+    p_sum /= r.shape[0]
+    z = sigmas(p_sum, exact_z)
+    z *= np.sign(np.subtract(d, rw, out=p_sum))
+    return z, rw
 
 
 def lookelsewhere_norm(x: float, n_bins: float) -> float:
@@ -190,8 +210,10 @@ def trim_slice(total: FloatArray, n_edges: int) -> slice:
 
 def _clean(values: FloatArray) -> tuple[FloatArray, int]:
     """Counts as AutoDQM uses them: rounded float64, with non-finite and negative bins as 0."""
+    r: FloatArray = np.asarray(values, dtype=np.float64).round()
+    if r.size == 0 or (r.min() >= 0.0 and r.max() < math.inf):  # the usual case, cheaply
+        return r, 0
     with np.errstate(invalid="ignore"):
-        r = np.round(np.asarray(values, dtype=np.float64))
         bad = ~np.isfinite(r) | (r < 0)
     return np.where(bad, 0.0, r), int(np.count_nonzero(bad))
 
@@ -265,12 +287,15 @@ class BetaBinomial:
         """Judge ``data`` against ``refs``; see the class docstring for the scores."""
         kept, dropped = usable_refs(data, refs)
         d_all, n_bad = _clean(data.counts)
-        cleaned = [(ref.run, _clean(ref.counts)[0].ravel()) for ref in kept]
-        dropped += [f"run {run}: no entries after rounding" for run, c in cleaned if c.sum() <= 0]
-        cleaned = [(run, c) for run, c in cleaned if c.sum() > 0]
-        if not cleaned:
+        runs = [ref.run for ref in kept]
+        r_all = _clean(np.stack([ref.counts.ravel() for ref in kept]))[0] if kept else None
+        if r_all is not None and not np.all(filled := r_all.sum(axis=1) > 0):
+            dropped += [f"run {run}: no entries after rounding"
+                        for run, ok in zip(runs, filled, strict=True) if not ok]  # fmt: skip
+            runs, r_all = [run for run, ok in zip(runs, filled, strict=True) if ok], r_all[filled]
+        if r_all is None or not runs:
             return _entries_finite(skipped(self.name, data, no_reference_reason(dropped)), d_all)
-        d_flat, r_all = d_all.ravel(), np.stack([c for _, c in cleaned])
+        d_flat = d_all.ravel()
         notes = [f"ignored {msg}" for msg in dropped]
         if n_bad:
             notes.append(f"{n_bad} non-finite or negative bin contents taken as 0")
@@ -284,7 +309,7 @@ class BetaBinomial:
                 if d_flat[win].sum() > 0 and in_win.any():
                     idx, n_edges, r_all = idx[win], w_edges, r_all[in_win]
                     notes += [f"ignored run {run}: no entries in the x window"
-                              for (run, _), ok in zip(cleaned, in_win, strict=True) if not ok]  # fmt: skip
+                              for run, ok in zip(runs, in_win, strict=True) if not ok]  # fmt: skip
                 else:
                     notes.append("x window ignored: it leaves the data or every reference empty")
             if not self.concatenated:
@@ -296,16 +321,20 @@ class BetaBinomial:
         # bins empty in data and every reference have pull 0 and Rw 0 exactly: skip them
         used = (d + r.sum(axis=0)) > 0
         n_used = int(np.count_nonzero(used))
-        pulls, r_weighted = np.zeros(d.size), np.zeros(d.size)
-        r_used = r.compress(used, axis=1)  # stays C-ordered, unlike r[:, used]
-        pulls[used], r_weighted[used] = pulls_multi(d[used], r_used, self.tol, self.exact_z)
-        chi2 = float(np.sum(np.square(pulls))) / max(n_used, 1)
+        if n_used == d.size:
+            pulls, r_weighted = pulls_multi(d, r, self.tol, self.exact_z)
+        else:
+            pulls, r_weighted = np.zeros(d.size), np.zeros(d.size)
+            r_used = r.compress(used, axis=1)  # stays C-ordered, unlike r[:, used]
+            pulls[used], r_weighted[used] = pulls_multi(d[used], r_used, self.tol, self.exact_z)
+        chi2 = float(np.dot(pulls, pulls)) / max(n_used, 1)
         max_pull, worst = max_pull_norm(pulls, n_used) if pulls.size else (0.0, 0)
         score = max(chi2 / chi2_cut, abs(max_pull) / pull_cut)
 
-        pull_map, rw_map = np.zeros(d_flat.size), np.zeros(d_flat.size)
-        pull_map[idx] = pulls  # uncapped; the dashboard caps the colour scale at pull_cap
-        rw_map[idx] = r_weighted
+        pull_map, rw_map = pulls, r_weighted  # uncapped; plots cap the colours at pull_cap
+        if idx.size != d_flat.size:
+            pull_map, rw_map = np.zeros(d_flat.size), np.zeros(d_flat.size)
+            pull_map[idx], rw_map[idx] = pulls, r_weighted
         shape = data.values.shape
         arrays = {"pulls": pull_map.reshape(shape), "ref_weighted": rw_map.reshape(shape)}
 

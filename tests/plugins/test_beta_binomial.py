@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
-from scipy import stats
+from scipy import special, stats
 
 from engine.types import ComparisonResult, HistData, HistKind, Status
+from plugins._common import LGAMMA_TABLE_SIZE, gammaln_int, same_binning, stirling_gammaln
 from plugins.beta_binomial import (
     BetaBinomial,
     fitted_cut,
@@ -455,3 +459,62 @@ def test_pull_cap_is_display_only() -> None:
 def test_bad_parameters_raise(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="beta_binomial"):
         BetaBinomial(**kwargs)  # type: ignore[arg-type]
+
+
+# --- the fast gammaln of whole numbers (plugins._common) ----------------------------------
+
+T = LGAMMA_TABLE_SIZE
+
+
+def test_gammaln_int_matches_scipy_over_a_wide_range() -> None:
+    x = np.unique(np.concatenate([np.arange(1.0, 3 * T), np.round(np.logspace(5, 15, 20_000))]))
+    got, want = gammaln_int(x), special.gammaln(x)
+    # below the table size the values are scipy's own
+    assert np.array_equal(got[x < T], want[x < T])
+    err = np.abs(got - want)
+    assert err[x < 2**20].max() <= 1e-9  # measured 9.3e-10 (one ulp of gammaln(2^20))
+    assert np.all(err <= 2 * np.spacing(np.abs(want)))  # measured: bit-identical
+    shaped = np.array([[1.0, 2.0], [T - 1.0, T + 1.0]])
+    assert gammaln_int(shaped) == pytest.approx(special.gammaln(shaped), rel=1e-15)
+    assert gammaln_int(np.zeros((0, 3))).shape == (0, 3)
+
+
+def test_stirling_at_the_table_boundary() -> None:
+    z = np.arange(T - 50.0, T + 50.0)
+    assert np.abs(stirling_gammaln(z) - special.gammaln(z)).max() <= 1e-9
+    assert np.array_equal(gammaln_int(z[z < T]), special.gammaln(z[z < T]))
+
+
+@pytest.mark.parametrize("x", [float(T - 3), 1e6, 3.3e7, 1e9, 1e12])
+@pytest.mark.parametrize("delta", [1, 7, 250])
+def test_differences_of_large_values_as_accurate_as_scipy(x: float, delta: int) -> None:
+    # gammaln(x + delta) - gammaln(x) = sum of log(x + i), i < delta: summed exactly
+    exact = math.fsum(math.log(x + i) for i in range(delta))
+    pair = np.array([x + delta, x])
+    ours, theirs = np.diff(gammaln_int(pair)[::-1])[0], np.diff(special.gammaln(pair)[::-1])[0]
+    ulp = float(np.spacing(special.gammaln(x + delta)))
+    assert abs(theirs - exact) <= 4 * ulp
+    assert abs(ours - exact) <= 4 * ulp
+
+
+def test_tables_are_built_lazily_not_at_import() -> None:
+    code = (
+        "import plugins.beta_binomial, plugins.pull_values, plugins._common as c\n"
+        "print(c._lgamma_table.cache_info().currsize, c._poisson_tables.cache_info().currsize)"
+    )
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["0", "0"]
+
+
+def test_same_binning_exact_and_close_edges() -> None:
+    a = _h(np.ones(4), edges=(np.array([0.0, 0.1, 0.2, 0.3, 0.4]),))
+    close = _h(np.ones(4), edges=(np.array([0.0, 0.1, 0.2, 0.3 + 1e-12, 0.4]),))
+    far = _h(np.ones(4), edges=(np.array([0.0, 0.1, 0.2, 0.31, 0.4]),))
+    assert same_binning(a, a)
+    assert same_binning(a, _h(np.ones(4), edges=(a.edges[0].copy(),)))
+    assert same_binning(a, close)
+    assert not same_binning(a, far)
+    assert not same_binning(a, _h(np.ones(5)))

@@ -9,12 +9,20 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from scipy.special import gammaincinv
 from scipy.stats import chi2 as chi2_dist
 
 from engine.errors import ConfigError
 from engine.registry import Registry
 from engine.types import HistData, HistKind, Status
-from plugins.pull_values import PullValues, poisson_errors
+from plugins._common import (
+    POISSON_EXACT_BELOW,
+    POISSON_TABLE_SIZE,
+    Q_HIGH,
+    Q_LOW,
+    poisson_side_error,
+)
+from plugins.pull_values import PullValues, poisson_error, poisson_errors
 
 
 def h2(values: object, run: int = 1, *, labels: tuple = ()) -> HistData:
@@ -233,3 +241,57 @@ def test_outputs_always_finite(pair: tuple[np.ndarray, np.ndarray], norm: str) -
     for a in res.arrays.values():
         assert a.shape == d.shape
         assert np.all(np.isfinite(a))
+
+
+# --- the fast Poisson errors (plugins._common.poisson_side_error) -------------------------
+
+
+def exact_error(m: np.ndarray, q: float) -> np.ndarray:
+    """The exact formula with scipy: |gammaincinv(m, q) - 1 - m|, 0 where m <= 0."""
+    with np.errstate(invalid="ignore"):
+        return np.nan_to_num(np.abs(gammaincinv(m, q) - 1.0 - m))
+
+
+@pytest.mark.parametrize("high", [False, True])
+def test_fast_errors_match_scipy_from_1e_minus_3_to_1e9(high: bool) -> None:
+    size = float(POISSON_TABLE_SIZE)
+    m = np.concatenate(
+        [
+            np.logspace(-3, 9, 100_001),
+            np.linspace(POISSON_EXACT_BELOW, size + 5, 50_001),  # the whole grid range
+            np.arange(0.0, 2 * size),  # whole numbers on both sides of the table's end
+            [size - 1e-9, size + 1e-9, POISSON_EXACT_BELOW - 1e-12],
+        ]
+    )
+    q = Q_HIGH if high else Q_LOW
+    got, want = poisson_side_error(m, np.full(m.shape, high)), exact_error(m, q)
+    rel = np.abs(got - want) / np.where(want > 0, want, 1.0)
+    assert rel.max() <= 1e-9  # measured 3.5e-10 (cubic grid), 5e-11 (series)
+    whole = (m == np.floor(m)) & (m < size)
+    assert np.array_equal(got[whole], want[whole])  # the table holds scipy's values
+    small = (m < POISSON_EXACT_BELOW) & ~whole
+    assert np.array_equal(got[small], want[small])  # and below 2 it is scipy itself
+
+
+def test_fast_errors_shapes_sides_and_non_positive() -> None:
+    m = np.array([[0.0, -3.0, np.nan], [7.25, 7.25, 3e6]])
+    high = np.array([[True, False, True], [False, True, True]])
+    got = poisson_side_error(m, high)
+    assert got.shape == (2, 3)
+    assert list(got[0]) == [0.0, 0.0, 0.0]
+    assert got[1, 0] == pytest.approx(exact_error(np.array(7.25), Q_LOW), rel=1e-9)
+    assert got[1, 1] == pytest.approx(exact_error(np.array(7.25), Q_HIGH), rel=1e-9)
+    assert got[1, 2] == pytest.approx(exact_error(np.array(3e6), Q_HIGH), rel=1e-9)
+    # a scalar side broadcasts over every bin
+    m2 = np.array([5.5, 40.5, 2e3])
+    np.testing.assert_allclose(
+        poisson_side_error(m2, np.array(True)), exact_error(m2, Q_HIGH), rtol=1e-9
+    )
+
+
+def test_poisson_error_other_quantiles_use_scipy() -> None:
+    m = np.array([0.0, 0.5, 3.0, 40.5, 5e4])
+    q = np.array([0.3, 0.3, Q_LOW, 0.9, Q_HIGH])
+    got = poisson_error(m, q)
+    want = [exact_error(m[i : i + 1], float(q[i]))[0] for i in range(m.size)]
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=0.0)
