@@ -17,7 +17,8 @@ import numpy as np
 from scipy import special
 
 from engine.types import ComparisonResult, FloatArray, HistData, Status
-from plugins._common import gammaln_int, no_reference_reason, result, skipped, usable_refs
+from plugins._common import no_reference_reason, result, skipped, usable_refs
+from plugins._numerics import gammaln_int
 
 #: Floor on probabilities (about 37 sigma): ``chi2.isf`` fails below ~1e-323.
 P_FLOOR = 1e-300

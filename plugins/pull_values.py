@@ -13,15 +13,8 @@ import numpy as np
 from scipy.special import gammaincinv
 
 from engine.types import ComparisonResult, FloatArray, HistData, Status
-from plugins._common import (
-    Q_HIGH,
-    Q_LOW,
-    no_reference_reason,
-    poisson_side_error,
-    result,
-    skipped,
-    usable_refs,
-)
+from plugins._common import no_reference_reason, result, skipped, usable_refs
+from plugins._numerics import Q_HIGH, Q_LOW, poisson_side_error
 
 NORM_TYPES = ("all", "row", "col")
 
@@ -57,7 +50,7 @@ def poisson_error(m: FloatArray, q: FloatArray) -> FloatArray:
     ``1 + m`` from both, so for large ``m`` the low error is about ``sqrt(m) + 1`` and the
     high one ``sqrt(m) - 1``. Where ``m <= 0`` scipy gives ``nan``, which AutoDQM turns
     into 0; so does this function. For those two ``q`` it is
-    :func:`plugins._common.poisson_side_error` (tables and series, within 4e-10 of
+    :func:`plugins._numerics.poisson_side_error` (tables and series, within 4e-10 of
     scipy); any other ``q`` goes to ``scipy.special.gammaincinv``.
 
     Args:

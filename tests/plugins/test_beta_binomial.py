@@ -13,7 +13,8 @@ import pytest
 from scipy import special, stats
 
 from engine.types import ComparisonResult, HistData, HistKind, Status
-from plugins._common import LGAMMA_TABLE_SIZE, gammaln_int, same_binning, stirling_gammaln
+from plugins._common import same_binning
+from plugins._numerics import LGAMMA_TABLE_SIZE, gammaln_int, stirling_gammaln
 from plugins.beta_binomial import (
     BetaBinomial,
     fitted_cut,
@@ -461,7 +462,7 @@ def test_bad_parameters_raise(kwargs: dict[str, float]) -> None:
         BetaBinomial(**kwargs)  # type: ignore[arg-type]
 
 
-# --- the fast gammaln of whole numbers (plugins._common) ----------------------------------
+# --- the fast gammaln of whole numbers (plugins._numerics) ----------------------------------
 
 T = LGAMMA_TABLE_SIZE
 
@@ -499,7 +500,7 @@ def test_differences_of_large_values_as_accurate_as_scipy(x: float, delta: int) 
 
 def test_tables_are_built_lazily_not_at_import() -> None:
     code = (
-        "import plugins.beta_binomial, plugins.pull_values, plugins._common as c\n"
+        "import plugins.beta_binomial, plugins.pull_values, plugins._numerics as c\n"
         "print(c._lgamma_table.cache_info().currsize, c._poisson_tables.cache_info().currsize)"
     )
     root = Path(__file__).resolve().parents[2]

@@ -15,7 +15,7 @@ from scipy.stats import chi2 as chi2_dist
 from engine.errors import ConfigError
 from engine.registry import Registry
 from engine.types import HistData, HistKind, Status
-from plugins._common import (
+from plugins._numerics import (
     POISSON_EXACT_BELOW,
     POISSON_TABLE_SIZE,
     Q_HIGH,
@@ -243,7 +243,7 @@ def test_outputs_always_finite(pair: tuple[np.ndarray, np.ndarray], norm: str) -
         assert np.all(np.isfinite(a))
 
 
-# --- the fast Poisson errors (plugins._common.poisson_side_error) -------------------------
+# --- the fast Poisson errors (plugins._numerics.poisson_side_error) -------------------------
 
 
 def exact_error(m: np.ndarray, q: float) -> np.ndarray:
