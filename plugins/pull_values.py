@@ -101,11 +101,14 @@ class PullValues:
     errors are sqrt(k) too small and ``chi2`` of consistent histograms is about
     ``(k + 1) / 2`` rather than 1. Bin contents are rounded to integers first (STATS.md).
 
-    Only the first usable reference is used, as in AutoDQM; the reason names its run.
+    With one reference this is AutoDQM's test. With several, each is tried and the one
+    giving the smallest ``score`` decides (the reason names it): a histogram is flagged
+    only when it differs from every reference, so one atypical reference run can neither
+    raise a false alarm nor hide a failure.
     ``norm_type="row"`` scales each row (fixed y index, summed over x) of the data to the
     reference's row sum, ``"col"`` each column (fixed x); a row whose data or reference
-    sum is not positive is left unscaled. ``pull_cap`` bounds the display copy
-    ``arrays["pulls_capped"]``; ``arrays["pulls"]`` is uncapped.
+    sum is not positive is left unscaled. ``arrays["pulls"]`` is uncapped; ``pull_cap``
+    only sets the plots' colour range.
     """
 
     name: ClassVar[str] = "pull_values"
@@ -134,23 +137,11 @@ class PullValues:
             msg = f"pull_values: min_entries must be a number >= 0, got {self.min_entries!r}"
             raise ValueError(msg)
 
-    def compare(self, data: HistData, refs: Sequence[HistData]) -> ComparisonResult:
-        """Compare ``data`` with the first usable reference; see the class docstring."""
-        if data.ndim != 2:
-            return skipped(self.name, data, f"needs a 2D histogram, got {data.ndim}D")
-        usable, dropped = usable_refs(data, refs)
-        if not usable:
-            return skipped(self.name, data, no_reference_reason(dropped))
-        ref = usable[0]
-        d = np.rint(np.asarray(data.counts, dtype=np.float64))
-        r = np.rint(np.asarray(ref.counts, dtype=np.float64))
-        n, n_ref = float(d.sum()), float(r.sum())
-        if 0 < n < self.min_entries:
-            reason = f"{n:.0f} entries < min_entries={self.min_entries:g}"
-            return skipped(self.name, data, reason)
-        if n_ref <= 0:  # entries that round to nothing
-            return skipped(self.name, data, f"no usable reference: run {ref.run} rounds to empty")
-
+    def _pulls(
+        self, d: FloatArray, r: FloatArray, n: float
+    ) -> tuple[FloatArray, FloatArray, float, float, tuple[int, ...], float]:
+        """(scale, pulls, chi2, max |pull|, worst bin, score) of data ``d`` against ``r``."""
+        n_ref = float(r.sum())
         if self.norm_type == "row":
             scale = _row_scale(d, r, axis=0)
         elif self.norm_type == "col":
@@ -158,7 +149,6 @@ class PullValues:
         else:
             scale = np.array(n_ref / n if n > 0 else 1.0)
         dn = d * scale
-
         above = dn >= r  # data-low/ref-high errors here, data-high/ref-low elsewhere
         err2 = np.square(poisson_side_error(dn, ~above))
         err2 += np.square(poisson_side_error(r, above))
@@ -168,17 +158,45 @@ class PullValues:
         else:
             pulls = np.where(err2 > 0, (dn - r) / np.sqrt(np.where(err2 > 0, err2, 1.0)), 0.0)
         chi2 = float(np.dot(pulls.ravel(), pulls.ravel())) / pulls.size
-        worst = np.unravel_index(int(np.argmax(np.abs(pulls))), pulls.shape)
+        worst = tuple(int(i) for i in np.unravel_index(int(np.argmax(np.abs(pulls))), pulls.shape))
         max_pull = float(np.abs(pulls[worst]))
-        score = max(chi2 / self.chi2_cut, max_pull / self.pull_cut)
+        return (
+            scale,
+            pulls,
+            chi2,
+            max_pull,
+            worst,
+            max(chi2 / self.chi2_cut, max_pull / self.pull_cut),
+        )
 
-        which = f"run {ref.run}"
-        if len(usable) > 1:
-            which += f" (first of {len(usable)} usable references)"
+    def compare(self, data: HistData, refs: Sequence[HistData]) -> ComparisonResult:
+        """Compare ``data`` with its closest usable reference; see the class docstring."""
+        if data.ndim != 2:
+            return skipped(self.name, data, f"needs a 2D histogram, got {data.ndim}D")
+        usable, dropped = usable_refs(data, refs)
+        if not usable:
+            return skipped(self.name, data, no_reference_reason(dropped))
+        d = np.rint(np.asarray(data.counts, dtype=np.float64))
+        n = float(d.sum())
+        if 0 < n < self.min_entries:
+            reason = f"{n:.0f} entries < min_entries={self.min_entries:g}"
+            return skipped(self.name, data, reason)
+        fits = []
+        for ref in usable:
+            r = np.rint(np.asarray(ref.counts, dtype=np.float64))
+            if r.sum() > 0:  # entries that round to nothing are unusable
+                fits.append((ref.run, r, *self._pulls(d, r, n)))
+        if not fits:
+            return skipped(self.name, data, "no usable reference: references round to empty")
+        # the closest reference decides: one atypical reference neither raises nor hides a flag
+        run, r, scale, pulls, chi2, max_pull, worst, score = min(fits, key=lambda f: f[-1])
+        n_ref = float(r.sum())
+        which = f"run {run}"
+        if len(fits) > 1:
+            which += f" (the closest of {len(fits)} references)"
         where = bin_location(data, tuple(int(i) for i in worst))
         arrays = {
             "pulls": pulls,
-            "pulls_capped": np.maximum(np.minimum(pulls, self.pull_cap), -self.pull_cap),
             "ref": np.broadcast_to(r / scale, d.shape).copy() if scale.ndim else r / scale,
         }
         scores = {"chi2": chi2, "max_pull": max_pull}

@@ -197,10 +197,26 @@ def test_norm_type_row_and_col() -> None:
     assert zero_ref.arrays["pulls"][0, 0] > 0
 
 
-def test_first_usable_reference_is_named() -> None:
+def test_closest_usable_reference_decides_and_is_named() -> None:
     d = np.full((3, 3), 2000.0)
-    res = PullValues().compare(h2(d), [h2(np.ones((2, 2)), 5), h2(d, 6), h2(d + 1, 7)])
-    assert "against run 6 (first of 2 usable references)" in res.reason
+    bumped = d.copy()
+    bumped[1, 1] += 500.0
+    res = PullValues().compare(h2(d), [h2(np.ones((2, 2)), 5), h2(bumped, 6), h2(d, 7)])
+    assert "against run 7 (the closest of 2 references)" in res.reason
+    assert res.scores["chi2"] == 0.0
+
+
+def test_one_broken_reference_raises_no_alarm(lam: np.ndarray) -> None:
+    rng = np.random.default_rng(3)
+    data = rng.poisson(lam).astype(float)
+    good = [rng.poisson(lam).astype(float) for _ in range(3)]
+    broken = rng.poisson(lam).astype(float)
+    broken[2, :] = 0.0  # a reference run that itself had a dead row
+    refs = [h2(r, i + 2) for i, r in enumerate([broken, *good])]
+    assert PullValues().compare(h2(data), refs).status is Status.OK
+    hot = data.copy()
+    hot[4, 5] *= 10.0
+    assert PullValues().compare(h2(hot), refs).status is Status.FLAGGED
 
 
 def test_labels_appear_in_reason(lam: np.ndarray) -> None:
