@@ -7,6 +7,7 @@ directory and renames it at the end, so a crash never leaves a half file behind.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import uuid
@@ -65,10 +66,12 @@ def _axis(name: str, title: str, edges: FloatArray, labels: Sequence[str] | None
 
 def _flow(a: FloatArray, dtype: Any = np.float64) -> Any:
     """ROOT's flat cell array: zero flow bins added, 2D stored with x varying fastest."""
-    full = np.pad(np.asarray(a, dtype=np.float64), 1)
+    a = np.asarray(a, dtype=np.float64)
+    full = np.zeros([n + 2 for n in reversed(a.shape)])  # [y, x]: x fastest
+    full[(slice(1, -1),) * a.ndim] = a.T
     if np.issubdtype(dtype, np.integer):
-        full = np.rint(full)
-    return np.ascontiguousarray(full.T).reshape(-1).astype(dtype)
+        np.rint(full, out=full)
+    return full.reshape(-1).astype(dtype)
 
 
 def _centres(edges: FloatArray) -> FloatArray:
@@ -177,6 +180,13 @@ def _add_named(directory: Any, name: str, obj: Any, streamers: list[Any]) -> Non
     add_to_directory(obj, name, directory, streamers)
 
 
+class _MemorySink(io.BytesIO):
+    """A BytesIO that stays readable after uproot closes it at the end of writing."""
+
+    def close(self) -> None:
+        """Keep the buffer: uproot closes its sink, the bytes are taken afterwards."""
+
+
 def write_dqm(
     path: str | os.PathLike[str],
     hists: Mapping[str, HistData],
@@ -206,24 +216,29 @@ def write_dqm(
         msg = f"float_type must be one of {[t.__name__ for t in _STORAGE]}, not {float_type!r}"
         raise ValueError(msg)
     dest = Path(path)
-    objects = {
-        key.strip("/"): _root_object(h, key.rstrip("/").rpartition("/")[2], float_type)
-        for key, h in hists.items()
-    }
+    by_dir: dict[str, dict[str, HistData]] = {}
+    for key, h in hists.items():
+        directory, _, name = key.strip("/").rpartition("/")
+        by_dir.setdefault(directory, {})[name] = h
     tmp = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with uproot.recreate(tmp) as f:
-            if objects:
-                f.update(objects)
+        # uproot's many small writes and seeks go to memory, the file gets one write.
+        sink = _MemorySink()
+        with uproot.recreate(sink) as f:
+            for directory, named in by_dir.items():  # one directory's objects alive at a time
+                objects = {n: _root_object(h, n, float_type) for n, h in named.items()}
+                (f.mkdir(directory) if directory else f).update(objects)
             streamers: list[Any] = []
             for directory, name in strings:
                 d = f.mkdir(directory.strip("/")) if directory.strip("/") else f
                 _add_named(d, name, name, streamers)
             if streamers:
                 f.file._cascading.streamers.update_streamers(f.file.sink, streamers)
+        tmp.write_bytes(sink.getvalue())
         tmp.replace(dest)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-    logger.debug("wrote %s: %d histograms, %d strings", dest, len(objects), len(streamers))
+    n_hists = sum(len(named) for named in by_dir.values())
+    logger.debug("wrote %s: %d histograms, %d strings", dest, n_hists, len(streamers))
