@@ -1,4 +1,4 @@
-"""Golden JSON, the local directory source and the previous-good reference policy."""
+"""The local directory source; certification and references are tested in their own files."""
 
 from __future__ import annotations
 
@@ -6,53 +6,8 @@ import json
 
 import pytest
 
-from engine.certification import load_golden, parse_golden
-from engine.errors import ConfigError, DQMError
-from engine.references import previous_good
+from engine.errors import DQMError
 from engine.sources import LocalSource
-
-
-def test_golden_json_parses() -> None:
-    assert parse_golden('{"357130": [[1, 10], [12, 40]], "357100": [[1, 5]]}') == {
-        357130: [(1, 10), (12, 40)],
-        357100: [(1, 5)],
-    }
-
-
-@pytest.mark.parametrize(
-    ("text", "fragment"),
-    [
-        ('{"357130": [[1, 10]', "line 1 column"),
-        ("[1, 2]", "expected an object"),
-        ('{"run1": [[1, 2]]}', "key 'run1': expected a run number"),
-        ('{"5": [[3, 2]]}', "run 5[0]: expected [first, last]"),
-        ('{"5": [[1, 2, 3]]}', "run 5[0]"),
-        ('{"5": "all"}', "run 5: expected a list"),
-    ],
-)
-def test_golden_json_errors_are_one_line(text: str, fragment: str) -> None:
-    with pytest.raises(ConfigError, match=r"^golden\.json: ") as exc:
-        parse_golden(text, "golden.json")
-    assert fragment in str(exc.value)
-    assert "\n" not in str(exc.value)
-
-
-def test_golden_json_missing_file(tmp_path) -> None:
-    with pytest.raises(ConfigError, match=r"nope\.json: cannot read"):
-        load_golden(tmp_path / "nope.json")
-
-
-def test_previous_good_takes_latest_before() -> None:
-    choice = previous_good(110, [100, 101, 105, 107, 109, 110, 120], 4)
-    assert choice.runs == (101, 105, 107, 109)
-    assert choice.reason == "the 4 latest certified runs before 110"
-
-
-def test_previous_good_fills_from_later_runs_at_start_of_year() -> None:
-    choice = previous_good(101, [100, 101, 105, 107, 109], 3)
-    assert choice.runs == (100, 105, 107)
-    assert "too few before" in choice.reason
-    assert previous_good(5, [5], 4).runs == ()
 
 
 def test_local_source_prefers_promptreco(tmp_path) -> None:
