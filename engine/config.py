@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.errors import ConfigError
+from engine.references import policy_from_config
 from engine.registry import Registry
 from engine.subsystem_model import (
     HistConfig,
@@ -156,6 +157,12 @@ def _parse(
     ):
         if raw.get(key) is not None:
             probs.expect(raw[key], kind, key)
+    if isinstance(raw.get("references"), dict):
+        try:
+            policy_from_config(raw["references"], "references")
+        except ConfigError as err:
+            where, _, what = str(err).partition(": ")
+            probs.add(where, what)
     for key in ("thresholds", "excluded_hists"):
         if key in raw:
             probs.expect(raw[key], "a list", key)

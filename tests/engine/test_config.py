@@ -168,7 +168,7 @@ def test_every_schema_key_is_parsed(tmp_path: Path, registry: Registry) -> None:
         "run_reg": "csc",
         "jar_dir": "CSC",
         "dataset": "/Muon/Run2024*/DQMIO",
-        "references": {"policy": "recent_good", "count": 4},
+        "references": {"policy": "previous_good", "count": 4},
         "excluded_hists": [{"path": "x"}],
         "pull_cap": 20,
         "beta_binomial": {"min_entries": 100},
@@ -186,7 +186,7 @@ def test_every_schema_key_is_parsed(tmp_path: Path, registry: Registry) -> None:
     assert sub.thresholds_fit[0].chi2 == (1.0, 2.0)
     assert sub.thresholds_fit[0].max_pull == (3.0, 4.5)
     assert sub.dataset == "/Muon/Run2024*/DQMIO"
-    assert sub.references == {"policy": "recent_good", "count": 4}
+    assert sub.references == {"policy": "previous_good", "count": 4}
     assert (sub.sel_display, sub.run_reg) == (["BB_Chi2_4.0"], "csc")
 
 
@@ -442,3 +442,19 @@ def test_cli_validate(
     ]
     assert _cli(["config", "validate", "goo", "--config-dir", str(tmp_path)]) == 1
     assert "unknown subsystem 'goo'" in capsys.readouterr().out
+
+
+def test_bad_reference_policy_fails_at_load(tmp_path) -> None:
+    from engine.config import load_subsystem
+    from engine.errors import ConfigError
+    from engine.registry import build_registry
+
+    p = tmp_path / "CSC.json"
+    p.write_text(
+        '{"main_gdir": "DQMData/Run {0}/CSC/", "hists": [{"path": "h"}],'
+        ' "references": {"policy": "previus_good"}}'
+    )
+    with pytest.raises(ConfigError) as exc:
+        load_subsystem(p, build_registry())
+    assert str(exc.value).startswith(f"{p}: references.policy: unknown policy 'previus_good'")
+    assert "previous_good" in str(exc.value)
