@@ -24,6 +24,9 @@ COMMANDS: tuple[str, ...] = (
     "engine.commands.config",
     "engine.commands.demo_data",
     "engine.commands.demo",
+    "engine.commands.refs",
+    "engine.commands.runs",
+    "engine.commands.fetch",
 )
 
 
