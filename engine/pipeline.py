@@ -71,7 +71,7 @@ class SubsystemReport:
         }
 
     def count(self, status: Status) -> int:
-        return sum(1 for r in self.results if r.status is status)
+        return sum(1 for r in self.results if r.status == status)
 
 
 def plan(sub: SubsystemConfig, expand: Callable[[str, str], list[str]]) -> Plan:

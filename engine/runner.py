@@ -1,15 +1,13 @@
 """Engine layer: the file side of a comparison — open, plan, read, compare in parallel.
 
 ``compare_files`` splits the planned histograms into chunks; each chunk is read from
-the data and reference files and compared in a worker process (``forkserver``, so it is
-safe inside a threaded service). Each chunk is a pure function of its inputs, the same
+the data and reference files and compared in a worker process (see ``engine.reader.pool_context``). Each chunk is a pure function of its inputs, the same
 unit a remote task queue would run.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -20,7 +18,14 @@ from engine.config import SubsystemConfig
 from engine.errors import DQMError, FileFormatError
 from engine.io import DQMFile, open_dqm, run_from_filename
 from engine.pipeline import Inputs, Plan, SubsystemReport, compare_hists, plan
-from engine.reader import PARALLEL_MIN_HISTS, ReadTask, default_workers, read_many, read_task
+from engine.reader import (
+    PARALLEL_MIN_HISTS,
+    ReadTask,
+    default_workers,
+    pool_context,
+    read_many,
+    read_task,
+)
 from engine.registry import Registry
 from engine.types import ComparisonResult, Status
 
@@ -175,8 +180,7 @@ def compare_files(
         parts = [compare_chunk(sub, registry, prep, prep.plan)]
     else:
         chunks = _chunks(prep.plan, 4 * workers)
-        ctx = multiprocessing.get_context("forkserver")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=pool_context()) as pool:
             futures = [pool.submit(compare_chunk, sub, registry, prep, c) for c in chunks]
             parts = [f.result() for f in futures]
     results = [r for res, _ in parts for r in res]

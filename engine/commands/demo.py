@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import multiprocessing
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -21,7 +20,7 @@ from engine.demo import DemoOptions, generate, names
 from engine.demo.runs import SAMPLE, SERIES
 from engine.errors import DQMError
 from engine.pipeline import SubsystemReport
-from engine.reader import default_workers
+from engine.reader import default_workers, pool_context
 from engine.references import previous_good
 from engine.registry import Registry, build_registry
 from engine.runner import compare_files
@@ -89,10 +88,9 @@ def run(args: argparse.Namespace) -> int:
         choice = previous_good(run_no, certified, args.refs)
         if choice.runs:
             jobs.append((run_no, choice))
-    ctx = multiprocessing.get_context("forkserver")
     results: list[dict[str, object]] = []
     n_flagged = 0
-    with ProcessPoolExecutor(max_workers=default_workers(), mp_context=ctx) as pool:
+    with ProcessPoolExecutor(max_workers=default_workers(), mp_context=pool_context()) as pool:
         futures = [
             [
                 pool.submit(
