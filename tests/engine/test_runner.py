@@ -76,4 +76,4 @@ def test_works_from_a_script_without_main_guard(tmp_path, root_file, make_hist) 
         timeout=120,
         check=True,
     )
-    assert out.stdout.split() == ["800", "16"]
+    assert out.stdout.split() == ["800", "8"]  # beta_binomial; ks_test skips < 10,000 entries
