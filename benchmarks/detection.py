@@ -108,10 +108,33 @@ def score(ev: Mapping[str, Any], verdict: str) -> dict[str, Any]:
     truth: list[Failure] = ev["truth"]
     bad = {(t.run, t.subsystem, t.histogram) for t in truth}
     cells: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(lambda: [0, 0]))
+    missed = []
     for t in truth:
         cell = cells[t.kind][t.level]
         cell[1] += 1
-        cell[0] += is_flagged((t.run, t.subsystem, t.histogram))
+        hit = is_flagged((t.run, t.subsystem, t.histogram))
+        cell[0] += hit
+        if not hit:
+            missed.append(
+                {
+                    "run": t.run,
+                    "subsystem": t.subsystem,
+                    "histogram": t.histogram,
+                    "kind": t.kind,
+                    "level": t.level,
+                    "strength": t.strength,
+                }
+            )
+    false_alarms = sorted(
+        {
+            "run": k[0],
+            "subsystem": k[1],
+            "histogram": k[2],
+            "comparators": sorted(ev["flagged"][k]),
+        }.items()
+        for k in ev["histograms"]
+        if k not in {(t.run, t.subsystem, t.histogram) for t in truth} and is_flagged(k)
+    )
     healthy = [k for k in ev["histograms"] if k not in bad]
     fa = sum(is_flagged(k) for k in healthy)
     healthy_runs = [r.run for r in ev["runs"] if r.healthy]
@@ -134,6 +157,8 @@ def score(ev: Mapping[str, Any], verdict: str) -> dict[str, Any]:
         "false_alarm_rate": fa / max(len(healthy), 1),
         "healthy_runs": len(healthy_runs),
         "healthy_runs_with_false_alarm": len(runs_with_fa),
+        "missed": missed,
+        "false_alarm_list": [dict(x) for x in false_alarms],
     }
 
 
