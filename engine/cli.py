@@ -27,6 +27,8 @@ COMMANDS: tuple[str, ...] = (
     "engine.commands.refs",
     "engine.commands.runs",
     "engine.commands.fetch",
+    "engine.commands.serve",
+    "engine.commands.results",
 )
 
 
