@@ -29,6 +29,8 @@ COMMANDS: tuple[str, ...] = (
     "engine.commands.fetch",
     "engine.commands.serve",
     "engine.commands.results",
+    "engine.commands.scheduler",
+    "engine.commands.process",
 )
 
 
