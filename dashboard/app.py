@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import functools
 import logging
+from pathlib import Path
 from typing import Any
 
 import dash
 import dash_bootstrap_components as dbc
+import diskcache
 from dash import Dash, Input, Output, _callback, html
 
 from dashboard import api, ids, state
@@ -33,7 +35,16 @@ def _page_callbacks() -> tuple[dict[str, Any], tuple[dict[str, Any], ...]]:
     Dash hands module-level callbacks to the first app that serves a request and then
     forgets them; keeping them here lets every app of the process (tests) get them.
     """
-    from dashboard.pages import notfound, overview, placeholders, run  # noqa: F401
+    from dashboard.pages import (  # noqa: F401
+        alerts,
+        compare,
+        drilldown,
+        identity,
+        notfound,
+        overview,
+        run,
+        subsystem,
+    )
 
     keys = [
         k
@@ -51,23 +62,35 @@ def _page_callbacks() -> tuple[dict[str, Any], tuple[dict[str, Any], ...]]:
 
 def _register_pages() -> None:
     """Register every page (Dash's page registry is process-wide; re-registering replaces)."""
-    from dashboard.pages import notfound, overview, placeholders, run
+    from dashboard.pages import alerts, compare, drilldown, notfound, overview, run, subsystem
 
     register: Any = dash.register_page  # untyped in Dash
     register("overview", path="/", name="Overview", layout=overview.layout, order=0)
-    # A template variable matches "/" too, so longer templates must be tried first
-    # (the drill-down "/run/<run>/<subsystem>/<path>" will need an order below 2).
+    # A template variable matches "/" too, so longer templates are tried first; the
+    # drill-down splits the histogram path (which holds "/") out of the URL itself.
+    register(
+        "drilldown",
+        path_template="/run/<run>/<subsystem>/<histogram>",
+        name="Histogram",
+        layout=drilldown.layout,
+        order=1,
+    )
     register(
         "run_subsystem",
         path_template="/run/<run>/<subsystem>",
         name="Run · subsystem",
-        layout=run.layout_run_subsystem,
+        layout=subsystem.layout,
         order=2,
     )
     register("run", path_template="/run/<run>", name="Run", layout=run.layout_run, order=3)
-    register("alerts", path="/alerts", name="Alerts", layout=placeholders.layout_alerts, order=4)
+    register("alerts", path="/alerts", name="Alerts", layout=alerts.layout, order=4)
+    register("compare", path="/compare", name="Compare", layout=compare.layout, order=5)
     register(
-        "compare", path="/compare", name="Compare", layout=placeholders.layout_compare, order=5
+        "compare_result",
+        path_template="/compare/<job>",
+        name="Comparison result",
+        layout=compare.layout_result,
+        order=6,
     )
     register("not_found_404", path="/404", name="Not found", layout=notfound.layout, order=9)
 
@@ -132,6 +155,8 @@ def create_app(
         msg = f"create_app: expected a ServiceConfig or Settings, found {type(config).__name__}"
         raise TypeError(msg)
     cb_map, cb_list = _page_callbacks()
+    # The ad-hoc comparison's background callbacks: subprocesses, results on disk.
+    background = dash.DiskcacheManager(diskcache.Cache(str(Path(store.directory) / "bg")))
     app = Dash(
         __name__,
         use_pages=True,
@@ -142,6 +167,7 @@ def create_app(
         suppress_callback_exceptions=True,
         title="autodqm",
         update_title=None,  # type: ignore[arg-type]  # None is documented: no "Updating..."
+        background_callback_manager=background,
     )
     state.install(app.server, st)
     _register_pages()

@@ -3,6 +3,9 @@
 ``create_app`` builds one :class:`AppState` and attaches it to its Flask server
 (``server.extensions["autodqm"]``); :func:`get` finds it through ``flask.current_app``,
 so two apps in one process (tests) never share state and nothing happens at import.
+A background callback runs in a forked process without a request: it finds the state
+by the app's ``token`` (:func:`by_token`). Who acts is decided in one place,
+:func:`acting_user` (today the name typed on the page; SSO replaces ``AppState.identify``).
 """
 
 from __future__ import annotations
@@ -10,7 +13,11 @@ from __future__ import annotations
 import difflib
 import logging
 import threading
+import uuid
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import flask
@@ -31,6 +38,13 @@ logger = logging.getLogger(__name__)
 EXTENSION = "autodqm"
 #: The time zone every time on the pages and in the API is given in.
 TIMEZONE = "UTC"
+#: Apps of this process by token (weak: an app that is gone drops out).
+_BY_TOKEN: weakref.WeakValueDictionary[str, AppState] = weakref.WeakValueDictionary()
+
+
+def typed_name(typed: str | None) -> str:
+    """The acting user from the name typed on the page ("" = nobody)."""
+    return " ".join((typed or "").split())[:80]
 
 
 class BadInput(DQMError):
@@ -57,6 +71,9 @@ class AppState:
     settings: Settings | None = None
     registry: Registry | None = None
     version: str = __version__
+    #: Who acts, from what the page sent (the one place SSO will change).
+    identify: Callable[[str | None], str] = field(default=typed_name, repr=False)
+    token: str = field(default_factory=lambda: uuid.uuid4().hex, repr=False)
     _service: Service | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -123,17 +140,74 @@ class AppState:
             return None
         service = self.service()
         if service is not None:
-            service.ack_alert(alert_id, by)
+            service.ack_alert(alert_id, by)  # writes the audit entry itself
         else:
             self.store.ack_alert(alert_id, by, utc_iso())
-        self.store.log({"action": "ack", "alert": alert_id, "by": by, "via": via})
+            self.store.log({"action": "ack", "alert": alert_id, "by": by, "via": via})
         logger.info("alert %s acknowledged by %s (%s)", alert_id, by, via)
         return self.store.get_alert(alert_id)
+
+    def silence(self, subsystem: str, pattern: str, until: datetime, by: str, reason: str) -> str:
+        """Add a silence through the service layer (``Service.silence``); its id.
+
+        Without a service config (read-only settings) the store is written directly,
+        with the same audit entry.
+
+        Raises:
+            DQMError: no name, or ``until`` is not in the future.
+        """
+        service = self.service()
+        if service is not None:
+            return service.silence(subsystem, pattern, until, by, reason)
+        from engine.jobs import iso, utcnow
+        from engine.store import Silence
+
+        now = utcnow()
+        if not by.strip() or until <= now:
+            msg = (f"silence of {subsystem}/{pattern}: expected who (by={by!r}) and an end in "
+                   f"the future (until={iso(until)!r}, now {iso(now)})")  # fmt: skip
+            raise DQMError(msg)
+        sid = self.store.add_silence(
+            Silence("", subsystem, pattern, iso(until), by, reason, iso(now))
+        )
+        self.store.log({"action": "silence", "by": by, "silence": sid, "subsystem": subsystem,
+                        "pattern": pattern, "until": iso(until), "reason": reason})  # fmt: skip
+        return sid
+
+    def unsilence(self, silence_id: str, by: str) -> None:
+        """Lift a silence through the service layer (``Service.unsilence``).
+
+        Raises:
+            DQMError: there is no such silence.
+        """
+        service = self.service()
+        if service is not None:
+            service.unsilence(silence_id, by)
+            return
+        if self.store.remove_silence(silence_id, by, utc_iso()) is None:
+            msg = f"no silence {silence_id!r}"
+            raise DQMError(msg)
+        self.store.log({"action": "unsilence", "by": by, "silence": silence_id})
 
 
 def install(server: flask.Flask, state: AppState) -> None:
     """Attach ``state`` to a Flask server (called once by ``create_app``)."""
     server.extensions[EXTENSION] = state
+    _BY_TOKEN[state.token] = state
+
+
+def by_token(token: str | None) -> AppState:
+    """The state of the app whose token a page carried (background callbacks)."""
+    try:
+        return _BY_TOKEN[str(token)]
+    except KeyError:
+        msg = "this page belongs to a dashboard that is no longer running: reload the page"
+        raise BadInput(msg, 409) from None
+
+
+def acting_user(typed: str | None, st: AppState | None = None) -> str:
+    """Who acts: ``AppState.identify`` of the typed name ("" = unknown: refuse to act)."""
+    return (st or get()).identify(typed)
 
 
 def get() -> AppState:

@@ -1,7 +1,7 @@
 """Engine layer: the results store's low-level access and its operational records.
 
-Jobs, certification state, alerts and their deliveries, silences, the audit log and
-verdicts; :class:`engine.store.Store` adds the results. Every diskcache error becomes a
+Jobs, certification state, alerts and their deliveries, silences, the audit log,
+ad-hoc comparisons and verdicts; :class:`engine.store.Store` adds the results. Every diskcache error becomes a
 one-line :class:`StoreError`; multi-key updates run in one transaction.
 """
 
@@ -258,6 +258,20 @@ class OpsMixin(StoreBase):
             if entry is not None:
                 out.append(dict(entry))
         return out
+
+    # -- ad-hoc comparisons (the dashboard's /compare/<job>) ------------------------------
+    def put_adhoc(self, job_id: str, record: dict[str, Any]) -> None:
+        """Store the result of one ad-hoc comparison (inputs + report dict) under ``job_id``."""
+        if not job_id:
+            msg = "an ad-hoc comparison needs a non-empty job id"
+            raise StoreError(msg)
+        with self._guard(f"write ad-hoc comparison {job_id}"):
+            self._set(("adhoc", SCHEMA, job_id), dict(record))
+
+    def get_adhoc(self, job_id: str) -> dict[str, Any] | None:
+        """The stored ad-hoc comparison ``job_id``, or None."""
+        raw = self._get(("adhoc", SCHEMA, job_id))
+        return None if raw is None else dict(raw)
 
     # -- verdicts -----------------------------------------------------------------------
     def put_verdict(

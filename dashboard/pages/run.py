@@ -1,8 +1,8 @@
-"""Dashboard layer: ``/run/<run>`` and ``/run/<run>/<subsystem>`` — first, plain versions.
+"""Dashboard layer: ``/run/<run>`` — one run across subsystems (``/run/<run>/<subsystem>``
+is ``dashboard/pages/subsystem.py``).
 
-Both check their URL parts (a run that is not a number, not stored, an unknown
-subsystem → a clear message) and show a real summary from the store; the full pages
-(outlier grid, filters, drill-down links) replace these later.
+It checks its URL part (a run that is not a number, or not stored → a clear message)
+and shows each subsystem's summary and the references used and why.
 """
 
 from __future__ import annotations
@@ -59,72 +59,4 @@ def layout_run(run: str | None = None, **_query: Any) -> html.Div:
             html.Ul(reasons) if reasons else html.P("No reason stored.", className="text-muted"),
         ],
         id=ids.RUN_SUMMARY,
-    )
-
-
-@guarded
-def layout_run_subsystem(
-    run: str | None = None, subsystem: str | None = None, **_query: Any
-) -> html.Div:
-    """One subsystem of one run: counts per status and every result, most severe first."""
-    st = state.get()
-    number = queries.parse_run(run)
-    record = queries.require_report(st, number, subsystem or "")
-    results = queries.by_severity(record.results)
-    counts = dict.fromkeys(STATUS_ORDER, 0)
-    for r in results:
-        counts[str(r.status)] += 1
-    rows = [
-        [
-            r.path,
-            r.comparator,
-            status_mark(str(r.status)),
-            _fmt(r.score),
-            ", ".join(f"{k} {_fmt(v)}" for k, v in r.scores.items()),
-            f"{r.entries:,.0f}",
-            r.reason,
-        ]
-        for r in results
-    ]
-    prov = record.provenance
-    stale = st.store.is_stale(number, record.subsystem)
-    return html.Div(
-        [
-            html.H1(
-                [dcc.Link(f"Run {number}", href=f"/run/{number}"), f" · {record.subsystem}"],
-                className="page-title",
-            ),
-            html.P(
-                [status_mark(s, f"{counts[s]} {s}", className="me-3") for s in STATUS_ORDER],
-                className="counts",
-            ),
-            html.P(
-                f"References: {', '.join(map(str, record.reference_runs)) or 'none'} — "
-                f"{record.reference_reason or 'no reason stored'}. Compared "
-                f"{fmt_time(prov.created)} with config {prov.config_digest[:12] or '?'} "
-                f"(code {prov.code_version or '?'})."
-                + (" Stale: the config changed since." if stale else ""),
-                className="provenance",
-            ),
-            html.P(
-                [
-                    "Export: ",
-                    html.A("CSV", href=f"/api/v1/runs/{number}/{record.subsystem}?format=csv"),
-                    " · ",
-                    html.A("JSON", href=f"/api/v1/runs/{number}/{record.subsystem}"),
-                ],
-                className="small",
-            ),
-            plain_table(
-                ["Histogram", "Comparator", "Status", "Score", "Scores", "Entries", "Reason"],
-                rows,
-            )
-            if rows
-            else html.P(
-                f"Run {number} has no {record.subsystem} results stored "
-                f"(missing histograms: {len(record.missing)}).",
-                className="empty-state",
-            ),
-        ],
-        id=ids.RUNSUB_TABLE,
     )

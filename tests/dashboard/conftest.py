@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -146,3 +147,13 @@ config_dir = "{ROOT / "config" / "subsystems"}"
 """
     )
     return path
+
+
+@pytest.fixture(scope="session")
+def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Demo data really processed by the service into a store (see ``demo_site.build``)."""
+    from tests.dashboard.demo_site import build
+
+    site = build(tmp_path_factory.mktemp("demo_site"))
+    yield site
+    site.store.close()

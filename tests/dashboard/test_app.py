@@ -11,7 +11,7 @@ import pytest
 from dash import Dash, no_update
 
 from dashboard.app import create_app, kiosk_classes
-from dashboard.pages import overview, run
+from dashboard.pages import overview, run, subsystem
 from engine.settings import Settings
 from engine.store import Store
 
@@ -149,18 +149,17 @@ def test_run_subsystem_page_explains_bad_parts(
     app: Dash, kwargs: dict[str, str], expected: str
 ) -> None:
     with app.server.app_context():
-        page = run.layout_run_subsystem(**kwargs)
+        page = subsystem.layout(**kwargs)
     assert page.id == "message-page"
     assert expected in text(page)
 
 
 def test_run_pages_show_stored_summaries_most_severe_first(app: Dash) -> None:
     with app.server.app_context():
-        page = run.layout_run_subsystem(run="357102", subsystem="csc")  # case-insensitive
+        page = subsystem.layout(run="357102", subsystem="csc")  # case-insensitive
         run_page = run.layout_run(run="357102")
-    table = next(n for n in walk(page) if type(n).__name__ == "Tbody")
-    statuses = [text(tr.children[2]) for tr in table.children]
-    assert statuses == ["✗ flagged"] * 3 + ["✓ ok"] * 3
+    grid = next(n for n in walk(page) if getattr(n, "id", None) == "runsub-grid")
+    assert [r["status"] for r in grid.rowData] == ["flagged"] * 3 + ["ok"] * 3
     assert "3 flagged" in text(page)
     assert "357100, 357101" in text(page)
     assert "/api/v1/runs/357102/CSC?format=csv" in hrefs(page)
