@@ -22,6 +22,7 @@ import numpy as np
 from engine.types import Comparator, HistData, HistKind
 from plugins.beta_binomial import BetaBinomial
 from plugins.ks import KSTest
+from plugins.multiscale import RegionScan
 from plugins.pull_values import PullValues
 
 CASES: tuple[tuple[str, tuple[int, ...]], ...] = (
@@ -29,7 +30,7 @@ CASES: tuple[tuple[str, tuple[int, ...]], ...] = (
     ("2D 50x50", (50, 50)),
     ("2D 100x100", (100, 100)),
 )
-COMPARATORS: tuple[Comparator, ...] = (BetaBinomial(), PullValues(), KSTest())
+COMPARATORS: tuple[Comparator, ...] = (BetaBinomial(), RegionScan(), PullValues(), KSTest())
 
 
 def _shape(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:

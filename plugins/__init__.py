@@ -8,6 +8,7 @@ from __future__ import annotations
 
 BUILTIN: tuple[str, ...] = (
     "plugins.beta_binomial:BetaBinomial",
+    "plugins.multiscale:RegionScan",
     "plugins.pull_values:PullValues",
     "plugins.ks:KSTest",
     "plugins.profile_pull:ProfilePull",
