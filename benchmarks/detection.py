@@ -177,6 +177,8 @@ def merge(scores: list[dict[str, Any]]) -> dict[str, Any]:
             "false_alarms",
             "healthy_runs",
             "healthy_runs_with_false_alarm",
+            "missed",
+            "false_alarm_list",
         ):
             out[k] += s[k]
     med = [c for lv in out["cells"].values() for n, c in lv.items() if n != "weak"]
