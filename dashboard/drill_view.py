@@ -91,6 +91,17 @@ def trend_links(run: int, subsystem: str, path: str, comparator: str,
     )
 
 
+def graph_config(run: int, subsystem: str, histogram: str, suffix: str = "") -> dcc.Graph.Config:
+    """A ``dcc.Graph`` config whose modebar camera downloads a 2x PNG named after the plot:
+    ``<run>_<subsystem>_<histogram, "/" as "_">[_<suffix>].png``, no Plotly logo."""
+    name = f"{run}_{subsystem}_{histogram.replace('/', '_')}" + (f"_{suffix}" if suffix else "")
+    config: dcc.Graph.Config = {
+        "toImageButtonOptions": {"format": "png", "filename": name, "scale": 2},
+        "displaylogo": False,
+    }
+    return config
+
+
 def panel(
     r: ComparisonResult,
     figure: Any,
@@ -98,14 +109,20 @@ def panel(
     trend_fig: Any,
     links: Any,
     verdict: Mapping[str, Any] | None,
+    *,
+    run: int,
+    subsystem: str,
 ) -> list[Any]:
-    """The comparator panel: plot (or why there is none), reason, scores, trend, verdict."""
+    """The comparator panel: plot (or why there is none), reason, scores, trend, verdict.
+
+    ``run`` and ``subsystem`` name the PNG files the plots' camera buttons download.
+    """
     plot: Any = (
         dcc.Graph(
             id=ids.DRILL_FIGURE,
             figure=figure,
             className="drill-figure",
-            config={"displaylogo": False, "toImageButtonOptions": {"format": "png"}},
+            config=graph_config(run, subsystem, r.path),
         )
         if figure is not None
         else html.Div(id=ids.DRILL_FIGURE)
@@ -130,7 +147,7 @@ def panel(
                     id=ids.DRILL_TREND,
                     figure=trend_fig,
                     className="drill-trend",
-                    config={"displaylogo": False},
+                    config=graph_config(run, subsystem, r.path, f"{r.comparator}_trend"),
                 ),
                 links,
             ],

@@ -89,7 +89,16 @@ def render_panel(
     trend_fig.update_layout(margin={"t": 30})  # no title: the heading above names it
     links = drill_view.trend_links(number, record.subsystem, path, r.comparator, points, hist_href)
     verdict = stored_verdict(st, number, record.subsystem, path, r.comparator)
-    return drill_view.panel(r, figure, inputs.problems, trend_fig, links, verdict)
+    return drill_view.panel(
+        r,
+        figure,
+        inputs.problems,
+        trend_fig,
+        links,
+        verdict,
+        run=number,
+        subsystem=record.subsystem,
+    )
 
 
 @guarded
