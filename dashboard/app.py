@@ -156,7 +156,7 @@ def create_app(
         raise TypeError(msg)
     cb_map, cb_list = _page_callbacks()
     # The ad-hoc comparison's background callbacks: subprocesses, results on disk.
-    background = dash.DiskcacheManager(diskcache.Cache(str(Path(store.directory) / "bg")))
+    background = dash.DiskcacheManager(diskcache.Cache(str(Path(store.directory) / "bg")))  # type: ignore[no-untyped-call]
     app = Dash(
         __name__,
         use_pages=True,
