@@ -80,3 +80,8 @@ def no_reference_reason(dropped: Sequence[str]) -> str:
     if not dropped:
         return "no usable reference: none given"
     return "no usable reference: " + "; ".join(dropped)
+
+
+def too_few_entries(comp: str, data: HistData, n: float, min_entries: float) -> ComparisonResult:
+    """The ``SKIPPED`` result for a histogram with fewer than ``min_entries`` entries."""
+    return skipped(comp, data, f"{n:.0f} entries < min_entries={min_entries:g}")

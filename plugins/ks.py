@@ -10,7 +10,7 @@ import numpy as np
 from scipy.stats import kstwobign
 
 from engine.types import ComparisonResult, HistData, Status
-from plugins._common import no_reference_reason, result, skipped, usable_refs
+from plugins._common import no_reference_reason, result, skipped, too_few_entries, usable_refs
 from plugins.pull_values import bin_location
 
 
@@ -64,8 +64,7 @@ class KSTest:
         totals = rs.sum(axis=1)
         n = float(d.sum())
         if 0 < n < self.min_entries:
-            reason = f"{n:.0f} entries < min_entries={self.min_entries:g}"
-            return skipped(self.name, data, reason)
+            return too_few_entries(self.name, data, n, self.min_entries)
         if not np.any(totals > 0):  # references with entries that round to nothing
             return skipped(self.name, data, "no usable reference: rounded reference is empty")
         runs = [x.run for x, t in zip(usable, totals, strict=True) if t > 0]

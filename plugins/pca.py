@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.types import ComparisonResult, FloatArray, HistData, Status
-from plugins._common import result, skipped, usable_refs
+from plugins._common import result, skipped, too_few_entries, usable_refs
 from plugins.pull_values import bin_location
 
 IndexArray = NDArray[np.intp]
@@ -144,8 +144,7 @@ class _Reconstruction:
                 arrays=arrays,
             )
         if n < self.min_entries:
-            reason = f"{n:.0f} entries < min_entries={self.min_entries:g}"
-            return skipped(self.name, data, reason)
+            return too_few_entries(self.name, data, n, self.min_entries)
 
         scale = n if self._normalise() else 1.0
         xn = x / scale

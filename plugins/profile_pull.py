@@ -9,7 +9,7 @@ from typing import ClassVar
 import numpy as np
 
 from engine.types import ComparisonResult, HistData, Status
-from plugins._common import no_reference_reason, result, skipped, usable_refs
+from plugins._common import no_reference_reason, result, skipped, too_few_entries, usable_refs
 from plugins.pull_values import bin_location
 
 #: Pulls beyond this are clipped, so that chi2 stays finite (any such pull is flagged).
@@ -93,8 +93,7 @@ class ProfilePull:
         w_d = np.asarray(data.bin_entries, dtype=np.float64)
         n = float(w_d.sum())
         if 0 < n < self.min_entries:
-            reason = f"{n:.0f} entries < min_entries={self.min_entries:g}"
-            return skipped(self.name, data, reason)
+            return too_few_entries(self.name, data, n, self.min_entries)
 
         w = np.clip(
             np.stack([np.asarray(r.bin_entries, dtype=np.float64) for r in usable]), 0.0, None

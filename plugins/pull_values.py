@@ -13,7 +13,7 @@ import numpy as np
 from scipy.special import gammaincinv
 
 from engine.types import ComparisonResult, FloatArray, HistData, Status
-from plugins._common import no_reference_reason, result, skipped, usable_refs
+from plugins._common import no_reference_reason, result, skipped, too_few_entries, usable_refs
 from plugins._numerics import Q_HIGH, Q_LOW, poisson_side_error
 
 NORM_TYPES = ("all", "row", "col")
@@ -179,8 +179,7 @@ class PullValues:
         d = np.rint(np.asarray(data.counts, dtype=np.float64))
         n = float(d.sum())
         if 0 < n < self.min_entries:
-            reason = f"{n:.0f} entries < min_entries={self.min_entries:g}"
-            return skipped(self.name, data, reason)
+            return too_few_entries(self.name, data, n, self.min_entries)
         fits = []
         for ref in usable:
             r = np.rint(np.asarray(ref.counts, dtype=np.float64))
