@@ -79,6 +79,7 @@ def evaluate(
     flagged: Verdicts = defaultdict(set)
     histograms: set[tuple[int, str, str]] = set()
     statuses: dict[str, int] = defaultdict(int)
+    ran: dict[str, int] = defaultdict(int)
     for info in judged:
         refs = choose_refs(info, pool, n_refs)
         for sub in subs:
@@ -89,6 +90,7 @@ def evaluate(
                 key = (info.run, sub.name, res.path)
                 histograms.add(key)
                 statuses[res.status.value] += 1
+                ran[res.comparator] += 1
                 if res.status is Status.FLAGGED:
                     flagged[key].add(res.comparator)
     return {
@@ -97,6 +99,7 @@ def evaluate(
         "flagged": flagged,
         "histograms": histograms,
         "statuses": dict(statuses),
+        "ran": dict(ran),
     }
 
 
@@ -215,6 +218,17 @@ def table(s: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def summary(s: Mapping[str, Any]) -> str:
+    """One line: detection overall and at medium+strong, false alarms."""
+    return (
+        f"{s['verdict']:<15} detected {s['detected']:>3}/{s['failures']:<3} "
+        f"{100 * s['detection_rate']:5.1f}%  medium+strong "
+        f"{100 * s['detection_rate_medium_strong']:5.1f}%  false alarms "
+        f"{s['false_alarms']:>3} ({100 * s['false_alarm_rate']:.3f}%), healthy runs with one "
+        f"{s['healthy_runs_with_false_alarm']}/{s['healthy_runs']}"
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=60)
@@ -242,7 +256,8 @@ def main() -> None:
             )
             subs = [load_subsystem(find_subsystem(n, config_dir), registry) for n in names]
             ev = evaluate(data_dir, subs, registry, args.refs)
-            for verdict in ("autodqm", "beta_binomial"):
+            comparators = sorted({c for cs in ev["flagged"].values() for c in cs} | set(ev["ran"]))
+            for verdict in ("autodqm", *comparators):
                 per_seed[verdict].append(score(ev, verdict))
             print(
                 f"seed {seed}: {len(ev['runs'])} runs judged, statuses {ev['statuses']}",
@@ -254,6 +269,9 @@ def main() -> None:
     for v in ("autodqm", "beta_binomial"):
         print(table(figures[v]))
         print()
+    print("each comparator alone (all failures count, also where it does not run):")
+    for v in sorted(per_seed):
+        print("  " + summary(figures[v]))
     print(f"{figures['seconds']} s for {len(seeds)} seed(s)")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))

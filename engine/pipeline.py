@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -147,9 +148,11 @@ def compare_hists(
 
     A histogram missing from a reference just drops that reference; one missing from
     every reference gives ``skipped`` results. A comparator that raises gives an
-    ``error`` result and never stops the rest.
+    ``error`` result and never stops the rest. A comparator with an ``n_tests``
+    parameter gets the number of histograms it judges in this subsystem (its cut is
+    corrected for looking at all of them).
     """
-    results: list[ComparisonResult] = []
+    work: list[tuple[PlannedHist, HistData, list[HistData], list[tuple[str, bool]]]] = []
     for ph in the_plan.hists:
         d = data.get(ph.path)
         if d is None:
@@ -162,9 +165,15 @@ def compare_hists(
                 for ref in refs
                 if ph.path in ref
             ]
-        for name, applies in _comparators_for(sub, ph, d, registry):
-            results.append(_run_one(sub, registry, ph, name, applies, d, rs, len(refs)))
-    return results
+        work.append((ph, d, rs, _comparators_for(sub, ph, d, registry)))
+    # how many histograms each test judges here: tests whose cut follows from it
+    # (``n_tests``) keep a healthy run's chance of a false flag at their ``alpha``
+    n_tests = Counter(name for *_, comps in work for name, ok in comps if ok)
+    return [
+        _run_one(sub, registry, ph, name, applies, d, rs, len(refs), n_tests[name])
+        for ph, d, rs, comps in work
+        for name, applies in comps
+    ]
 
 
 def _run_one(
@@ -176,6 +185,7 @@ def _run_one(
     data: HistData,
     refs: Sequence[HistData],
     n_refs_given: int,
+    n_tests: int = 1,
 ) -> ComparisonResult:
     base = ComparisonResult(name, ph.path, Status.SKIPPED, 0.0, None, entries=data.total)
     if not applies:
@@ -184,7 +194,10 @@ def _run_one(
         why = "none given" if n_refs_given == 0 else f"missing in all {n_refs_given} reference runs"
         return _with(base, reason=f"no usable reference: {why}")
     try:
-        comp = registry.build(name, comparator_params(sub, ph.config, ph.path, name, registry))
+        params = comparator_params(sub, ph.config, ph.path, name, registry)
+        if "n_tests" in registry.params(name):
+            params["n_tests"] = max(n_tests, 1)
+        comp = registry.build(name, params)
         res = comp.compare(data, refs)
     except DQMError as err:
         return _with(base, status=Status.ERROR, reason=str(err))

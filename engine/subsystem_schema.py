@@ -34,7 +34,9 @@ FIT_KEYS = frozenset({"name", "param_Chi2", "param_MaxPull"})
 #: Free-text keys AutoDQM's own configs carry ("description", "descriptionX"); never read.
 NOTE_PREFIXES: tuple[str, ...] = ("description", "comment", "_")
 #: Comparator parameters a hist entry sets through its own keys, never written directly.
-DERIVED_PARAMS = frozenset({"xmin", "xmax", "norm_type", "concatenated", "fit_chi2", "fit_pull"})
+DERIVED_PARAMS = frozenset(
+    {"xmin", "xmax", "norm_type", "concatenated", "fit_chi2", "fit_pull", "n_tests"}
+)
 OPT_FLAGS: tuple[str, ...] = ("logx", "logy")
 OPT_TEXT: tuple[str, ...] = ("plot_title", "xaxis_title", "yaxis_title")
 OPT_NUMBERS: tuple[str, ...] = ("pull_cap", "chi2_cut", "pull_cut", "min_entries", "ks_cut", "tol")

@@ -9,6 +9,8 @@ from __future__ import annotations
 BUILTIN: tuple[str, ...] = (
     "plugins.beta_binomial:BetaBinomial",
     "plugins.multiscale:RegionScan",
+    "plugins.variation:VariationScan",
+    "plugins.moments:Moments",
     "plugins.pull_values:PullValues",
     "plugins.ks:KSTest",
     "plugins.profile_pull:ProfilePull",

@@ -63,13 +63,14 @@ def _offsets(n: int, w: int, area: int, slide: bool) -> tuple[int, ...]:
 
 
 def _layouts(
-    nx: int, ny: int, max_width: int, max_block: int, slide: bool
+    nx: int, ny: int, max_width: int, max_block: int, slide: bool, singles: bool
 ) -> list[tuple[int, int, int, int, str]]:
     """``(wx, wy, ox, oy, name)`` of every layout (see :func:`cells`)."""
+    out = [(1, 1, 0, 0, "single bin")] if singles else []
     if ny == 1:  # 1D
-        return [(w, 1, o, 0, f"{w}-bin group")
-                for w in _widths(nx, 2, max_width) for o in _offsets(nx, w, w, slide)]  # fmt: skip
-    out = [(w, 1, o, 0, f"{w}x1 segment")
+        return out + [(w, 1, o, 0, f"{w}-bin group")
+                      for w in _widths(nx, 2, max_width) for o in _offsets(nx, w, w, slide)]  # fmt: skip
+    out += [(w, 1, o, 0, f"{w}x1 segment")
            for w in _widths(nx, 4, max_width) for o in _offsets(nx, w, w, slide)]  # fmt: skip
     out += [(1, w, 0, o, f"1x{w} segment")
             for w in _widths(ny, 4, max_width) for o in _offsets(ny, w, w, slide)]  # fmt: skip
@@ -82,7 +83,7 @@ def _layouts(
 
 @functools.lru_cache(maxsize=256)
 def cells(shape: tuple[int, ...], max_width: int = 64, max_block: int = 8,
-          slide: bool = True) -> Cells:  # fmt: skip
+          slide: bool = True, singles: bool = False) -> Cells:  # fmt: skip
     """The cells scanned on a histogram of ``shape`` (cached; pure).
 
     1D: groups of 2, 4, 8 ... adjacent bins. 2D: row segments ``w x 1`` and column
@@ -91,13 +92,15 @@ def cells(shape: tuple[int, ...], max_width: int = 64, max_block: int = 8,
     ``max_block``), whole rows and whole columns; widths are powers of two, narrower
     than their axis and at most ``max_width``. With ``slide`` every cell size of at least
     ``MIN_SHIFTED_CELL`` bins also comes shifted by half a cell (blocks: diagonally), so a
-    region straddling a cell border is not split in two.
+    region straddling a cell border is not split in two. With ``singles`` every bin is
+    also a cell of its own, in layout 0.
 
     Args:
         shape: Bin shape ``(nx,)`` or ``(nx, ny)``.
         max_width: Widest segment, in bins.
         max_block: Widest square block, in bins.
         slide: Add the half-cell shifted layouts.
+        singles: Add the layout of single bins first.
 
     Returns:
         The :class:`Cells` (2D arrays; a 1D shape is taken as ``(nx, 1)``).
@@ -105,7 +108,9 @@ def cells(shape: tuple[int, ...], max_width: int = 64, max_block: int = 8,
     nx, ny = (shape[0], 1) if len(shape) == 1 else (shape[0], shape[1])
     names, widths, corners, bounds, layout, members = [], [], [], [], [], []
     n_cells = 0
-    for k, (wx, wy, ox, oy, name) in enumerate(_layouts(nx, ny, max_width, max_block, slide)):
+    for k, (wx, wy, ox, oy, name) in enumerate(
+        _layouts(nx, ny, max_width, max_block, slide, singles)
+    ):
         sx, sy = _starts(nx, wx, ox), _starts(ny, wy, oy)
         ex, ey = np.append(sx[1:], nx), np.append(sy[1:], ny)
         x0, y0 = (a.ravel() for a in np.meshgrid(sx, sy, indexing="ij"))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-from scipy.special import ndtr
+from scipy.special import gammainc, ndtr
 
 from engine.types import FloatArray
 
@@ -79,16 +79,17 @@ def drift_box(e: FloatArray, t0: float, width: float, edge: float, bkg: float = 
 
 
 def gamma_like(e: FloatArray, k: float, theta: float, offset: float = 0.0) -> Shape:
-    """A gamma-distribution-like density (multiplicities, cluster sizes, chi²).
+    """A gamma distribution integrated over each bin (multiplicities, cluster sizes, chi²).
 
-    ``width_scale`` scales ``theta`` (the spread), ``shift`` moves it by whole bins.
+    ``width_scale`` scales ``theta`` (the spread), ``shift`` moves it by whole bins. Bins
+    below ``offset`` are empty: integrating (not sampling the density at bin centres)
+    keeps a bin that straddles the origin from jumping with a tiny shift.
     """
     bw = _bin_width(e)
-    c = 0.5 * (e[1:] + e[:-1])
 
     def shape(shift: float, scale: float) -> FloatArray:
-        x = np.clip((c - offset - shift * bw) / (theta * scale), 1e-9, None)
-        return np.exp((k - 1.0) * np.log(x) - x)
+        x = np.clip((e - offset - shift * bw) / (theta * scale), 0.0, None)
+        return np.diff(gammainc(k, x))
 
     return shape
 

@@ -70,7 +70,13 @@ def test_1d_drilldown_draws_data_references_and_pulls(app: Dash, demo_site: Any)
     assert page.id == "drill-root"
     tabs = find(page, "drill-tabs")
     assert tabs.value == "beta_binomial"
-    assert {t.value for t in tabs.children} == {"beta_binomial", "region_scan", "ks_test"}
+    assert {t.value for t in tabs.children} == {
+        "beta_binomial",
+        "region_scan",
+        "variation_scan",
+        "ks_test",
+        "moments",
+    }
     fig = find(page, "drill-figure").figure
     names = [t.name for t in fig.data]
     refs = demo_site.store.get_report(run, sub).reference_runs
@@ -81,7 +87,7 @@ def test_1d_drilldown_draws_data_references_and_pulls(app: Dash, demo_site: Any)
     words = text(page)
     assert "Flagged by beta_binomial: severity" in words
     assert "chi2 = " in words  # the comparator's own reason
-    assert "Flagged by 3 of 3 comparators" in words
+    assert "Flagged by 5 of 5 comparators" in words
     trend = find(page, "drill-trend").figure
     assert sorted(str(x) for t in trend.data[1:] for x in t.x) == sorted(
         str(r) for r in demo_site.store.runs()
