@@ -22,15 +22,24 @@ import numpy as np
 from engine.types import Comparator, HistData, HistKind
 from plugins.beta_binomial import BetaBinomial
 from plugins.ks import KSTest
+from plugins.moments import Moments
 from plugins.multiscale import RegionScan
 from plugins.pull_values import PullValues
+from plugins.variation import VariationScan
 
 CASES: tuple[tuple[str, tuple[int, ...]], ...] = (
     ("1D 100", (100,)),
     ("2D 50x50", (50, 50)),
     ("2D 100x100", (100, 100)),
 )
-COMPARATORS: tuple[Comparator, ...] = (BetaBinomial(), RegionScan(), PullValues(), KSTest())
+COMPARATORS: tuple[Comparator, ...] = (
+    BetaBinomial(),
+    RegionScan(),
+    VariationScan(),
+    PullValues(),
+    KSTest(),
+    Moments(),
+)
 
 
 def _shape(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:

@@ -30,8 +30,9 @@ SUB = "Bench"
 
 
 def make_files(
-    out: Path, n_hists: int, n_refs: int, seed: int = 1
-) -> tuple[Path, list[Path], Path]:
+    out: Path, n_hists: int, n_refs: int, seed: int = 1,
+    comparators: tuple[str, ...] = ("beta_binomial", "ks_test", "pull_values"),
+) -> tuple[Path, list[Path], Path]:  # fmt: skip
     rng = np.random.default_rng(seed)
     n1 = n_hists // 2
     shape1 = np.exp(-0.5 * ((np.arange(100) - 50) / 15.0) ** 2) + 0.05
@@ -61,7 +62,7 @@ def make_files(
         json.dumps(
             {
                 "main_gdir": "DQMData/Run {0}/" + SUB + "/Run summary/",
-                "comparators": ["beta_binomial", "ks_test", "pull_values"],
+                "comparators": list(comparators),
                 "hists": hist_cfgs,
             }
         )
@@ -75,11 +76,16 @@ def main() -> None:
     ap.add_argument("--refs", type=int, default=4)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--comparators", default="beta_binomial,ks_test,pull_values",
+                    help="comma-separated; the shipped configs' full set is "
+                         "beta_binomial,region_scan,variation_scan,ks_test,moments,pull_values")  # fmt: skip
     args = ap.parse_args()
     registry = build_registry()
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        data, refs, cfg = make_files(Path(tmp), args.hists, args.refs)
+        data, refs, cfg = make_files(
+            Path(tmp), args.hists, args.refs, comparators=tuple(args.comparators.split(","))
+        )
         t_write = time.perf_counter() - t0
         sub = load_subsystem(cfg, registry)
         best: dict[str, float] = {}

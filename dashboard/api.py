@@ -28,6 +28,7 @@ ENDPOINTS = (
     "GET /api/v1/runs/<run>",
     "GET /api/v1/runs/<run>/<subsystem>?format=json|csv",
     "GET /api/v1/runs/<run>/<subsystem>/<histogram path>",
+    "GET /api/v1/outliers/<run>?limit=",
     "GET /api/v1/alerts?unacked=1&limit=&run=",
     'POST /api/v1/alerts/<id>/ack {"by": "name"}',
     "GET /api/v1/health",
@@ -91,6 +92,21 @@ def run_summary(run: str) -> Any:
     summary = queries.require_run(st, number)
     alerts = [a.id for a in st.store.alerts(run=number)]
     return {"run": number, "subsystems": summary, "alerts": alerts}
+
+
+@bp.get("/outliers/<run>")
+def run_outliers(run: str) -> Any:
+    """The run's flagged histograms of every subsystem, most severe first, in words."""
+    st = state.get()
+    number = queries.parse_run(run)
+    limit = queries.parse_limit(flask.request.args.get("limit"), 100, 10_000)
+    ranked = queries.run_outliers(queries.run_reports(st, number))
+    return {
+        "run": number,
+        "flagged": len(ranked),
+        "outliers": [v.to_dict() for v in ranked[:limit]],
+        "limit": limit,
+    }
 
 
 def _record_json(st: state.AppState, record: SubsystemRecord) -> dict[str, Any]:

@@ -33,20 +33,6 @@ def explain(r: ComparisonResult) -> str:
     return f"{r.comparator} failed on this histogram{detail or ' (no reason stored)'}."
 
 
-def overall(results: Sequence[ComparisonResult]) -> str:
-    """The histogram's verdict over every comparator, in one sentence."""
-    flagged = [r.comparator for r in results if r.status == Status.FLAGGED]
-    n = len(results)
-    if flagged:
-        return f"Flagged by {len(flagged)} of {n} comparator{'s' if n != 1 else ''}: {', '.join(flagged)}."
-    errors = [r.comparator for r in results if r.status == Status.ERROR]
-    if errors:
-        return f"Not flagged, but {', '.join(errors)} failed (see the reason below)."
-    if all(r.status == Status.SKIPPED for r in results):
-        return "No comparator judged this histogram (all skipped)."
-    return f"Judged ok by {sum(r.status == Status.OK for r in results)} of {n} comparators."
-
-
 def scores_table(r: ComparisonResult) -> html.Table:
     """Severity, threshold, entries and every named score of one result."""
     rows: list[list[Any]] = [

@@ -19,6 +19,7 @@ OVERVIEW_OPTIONS = "overview-options"
 
 # -- run summary (dashboard/pages/run.py) ----------------------------------------------------
 RUN_SUMMARY = "run-summary"
+RUN_OUTLIERS = "run-outliers"
 
 # -- run/subsystem outlier grid (dashboard/pages/subsystem.py) -------------------------------
 RUNSUB_TABLE = "runsub-table"

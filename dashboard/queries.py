@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from dashboard.state import AppState, BadInput
+from engine import outliers
 from engine.store import SubsystemRecord
 from engine.types import SEVERITY, ComparisonResult
 
@@ -67,6 +69,18 @@ def require_report(state: AppState, run: int, subsystem: str) -> SubsystemRecord
         msg = f"run {run} has no stored {subsystem} results{why}; stored for this run: {have}"
         raise BadInput(msg, 404)
     return record
+
+
+def run_reports(state: AppState, run: int) -> dict[str, SubsystemRecord]:
+    """Every stored subsystem report of ``run`` (404 with a hint when it has none)."""
+    summary = require_run(state, run)
+    reports = {sub: state.store.get_report(run, sub) for sub in sorted(summary)}
+    return {sub: r for sub, r in reports.items() if r is not None}
+
+
+def run_outliers(reports: Mapping[str, SubsystemRecord]) -> list[outliers.HistogramVerdict]:
+    """The flagged histograms of every subsystem of a run, ranked together."""
+    return outliers.across({sub: r.results for sub, r in reports.items()})
 
 
 def by_severity(results: tuple[ComparisonResult, ...]) -> list[ComparisonResult]:

@@ -90,6 +90,14 @@ def _code(text: str) -> str:
     return "`" + _slack(text).replace("`", "'") + "`"
 
 
+def flagged_by_text(top: dict[str, object]) -> str:
+    """The test that found the histogram most severe, and the others that flagged it."""
+    lead = str(top.get("comparator", ""))
+    flagged = top.get("flagged_by")
+    others = [str(c) for c in flagged if c != lead] if isinstance(flagged, list) else []
+    return f"{lead} (also {', '.join(others)})" if others else lead
+
+
 def _more(alert: Alert) -> int:
     return max(0, alert.n_flagged - len(alert.top))
 
@@ -104,7 +112,7 @@ def webhook_text(d: RunDigest) -> str:
         for i, t in enumerate(a.top, 1):
             reason = f": {_slack(str(t.get('reason', '')))}" if t.get("reason") else ""
             lines.append(
-                f"{i}. {_code(str(t.get('histogram', '')))} {_slack(str(t.get('comparator', '')))}"
+                f"{i}. {_code(str(t.get('histogram', '')))} {_slack(flagged_by_text(t))}"
                 f" score {fmt_score(t.get('score'))}{reason}"
             )
         if _more(a):
@@ -123,7 +131,7 @@ def email_text(d: RunDigest) -> str:
         for i, t in enumerate(a.top, 1):
             reason = f": {t.get('reason')}" if t.get("reason") else ""
             lines.append(
-                f"  {i}. {t.get('histogram', '')}  {t.get('comparator', '')}"
+                f"  {i}. {t.get('histogram', '')}  {flagged_by_text(t)}"
                 f"  score {fmt_score(t.get('score'))}{reason}"
             )
         if _more(a):
@@ -154,7 +162,7 @@ def email_html(d: RunDigest) -> str:
             href = f"{a.link}/{urllib.parse.quote(hist, safe='/')}"
             parts.append(
                 f'<tr><td>{i}</td><td><a href="{e(href)}"><code>{e(hist)}</code></a></td>'
-                f"<td>{e(str(t.get('comparator', '')))}</td>"
+                f"<td>{e(flagged_by_text(t))}</td>"
                 f"<td>{e(fmt_score(t.get('score')))}</td>"
                 f"<td>{e(str(t.get('reason', '')))}</td></tr>"
             )

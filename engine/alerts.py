@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import fnmatch
 import logging
-import math
 import urllib.parse
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from engine import outliers
 from engine.alert_delivery import (
     EMAIL_CHANNEL,
     Deliverer,
@@ -85,11 +85,6 @@ def silenced_by(
     return None
 
 
-def _rank(r: ComparisonResult) -> tuple[int, float]:
-    score = r.score if math.isfinite(r.score) else -math.inf
-    return (SEVERITY[r.status], score)
-
-
 def build_alert(
     record: SubsystemRecord,
     cfg: AlertConfig,
@@ -111,7 +106,8 @@ def build_alert(
 
     Returns:
         The alert (``id == f"{run}-{subsystem}"``; ``top`` the worst ``max_outliers``
-        results by status then score, most severe first), or None.
+        histograms, one each with the test that found it most severe and every test that
+        flagged it, ranked by :mod:`engine.outliers`), or None.
     """
     now = now or datetime.now(UTC)
     at = utc_iso(now)
@@ -122,16 +118,17 @@ def build_alert(
     silences = list(silences)
     covering = {id(r): silenced_by(r, record.subsystem, silences, at) for r in hits}
     loud = [r for r in hits if covering[id(r)] is None]
-    shown = sorted(loud or hits, key=_rank, reverse=True)
+    shown = outliers.by_histogram(record.subsystem, loud or hits)
     top = tuple(
         {
-            "histogram": r.path,
-            "comparator": r.comparator,
-            "status": str(r.status),
-            "score": r.score if math.isfinite(r.score) else None,
-            "reason": r.reason,
+            "histogram": v.path,
+            "comparator": v.lead,
+            "status": str(v.status),
+            "score": v.severity,
+            "reason": v.reason,
+            "flagged_by": list(v.flagged_by),
         }
-        for r in shown[: max(1, int(cfg.max_outliers))]
+        for v in shown[: max(1, int(cfg.max_outliers))]
     )
     quiet = ""
     if not loud:
@@ -145,7 +142,7 @@ def build_alert(
         subsystem=record.subsystem,
         dataset=record.dataset,
         created=at,
-        n_flagged=len({r.path for r in shown}),
+        n_flagged=len(shown),
         top=top,
         link=f"{base}/run/{int(record.run)}/{sub}",
         deliveries={} if quiet else dict.fromkeys(channels(cfg), "pending"),

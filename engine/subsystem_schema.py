@@ -13,8 +13,12 @@ from typing import Any
 
 from engine.registry import Registry
 
-#: AutoDQM's comparators when a config names none (its ``HistPair``, offline source).
-DEFAULT_COMPARATORS: tuple[str, ...] = ("pull_values", "ks_test", "autodqm_ml_pca", "beta_binomial")
+#: The comparators of a config that names none: AutoDQM's (its ``HistPair``, offline
+#: source), same numbers, then the tests that learn each histogram's normal variation
+#: from the references and set their cut from the number of histograms, so that a new
+#: subsystem is judged well without tuning (each runs only where it applies).
+AUTODQM_DEFAULTS: tuple[str, ...] = ("pull_values", "ks_test", "autodqm_ml_pca", "beta_binomial")
+DEFAULT_COMPARATORS: tuple[str, ...] = (*AUTODQM_DEFAULTS, "variation_scan", "moments")
 NORM_TYPES: tuple[str, ...] = ("all", "row", "col")
 #: Keys of the top-level object besides comparator parameters.
 TOP_KEYS = frozenset(

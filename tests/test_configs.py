@@ -65,7 +65,8 @@ def test_autodqm_semantics_are_kept(registry: Registry) -> None:
     assert comparator_params(shift, ett, ett.path, "beta_binomial", registry) == {"xmin": 60.0}
 
     csc = load_subsystem(AUTODQM / "CSC.json", registry)
-    assert csc.comparators == ("pull_values", "ks_test", "autodqm_ml_pca", "beta_binomial")
+    assert csc.comparators == ("pull_values", "ks_test", "autodqm_ml_pca", "beta_binomial",
+                               "variation_scan", "moments")  # fmt: skip
     assert comparator_params(csc, csc.hists[0], "Occupancy/hORecHits", "pull_values", registry) == {
         "norm_type": "row"
     }

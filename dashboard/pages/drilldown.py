@@ -25,6 +25,7 @@ from dashboard.pages.notfound import guarded
 from dashboard.pages.subsystem import hist_href
 from dashboard.state import BadInput
 from dashboard.verdicts import VERDICTS, acting_user, set_verdict, stored_verdict
+from engine import outliers
 from engine.types import ComparisonResult
 
 logger = logging.getLogger(__name__)
@@ -139,6 +140,7 @@ def layout(
     ] + [dbc.Button("clear", id={"type": ids.DRILL_VERDICT_BTN, "verdict": ""}, n_clicks=0,
                     color="link", size="sm")]  # fmt: skip
     refs = ", ".join(map(str, record.reference_runs)) or "none"
+    verdict = outliers.combine(sub, results)
     return html.Div(
         [
             dcc.Store(id=ids.DRILL_CONTEXT, data={"run": number, "subsystem": sub, "path": path}),
@@ -155,7 +157,7 @@ def layout(
                 className="page-title",
             ),
             html.P(
-                [status_mark(str(results[0].status)), " ", drill_view.overall(results)],
+                [status_mark(str(verdict.status)), " ", verdict.summary],
                 className="drill-overall",
             ),
             html.P(

@@ -2,7 +2,8 @@
 is ``dashboard/pages/subsystem.py``).
 
 It checks its URL part (a run that is not a number, or not stored → a clear message)
-and shows each subsystem's summary and the references used and why.
+and shows each subsystem's summary, the most severe histograms of all subsystems ranked
+together (:mod:`engine.outliers`), and the references used and why.
 """
 
 from __future__ import annotations
@@ -14,11 +15,44 @@ from dash import dcc, html
 
 from dashboard import ids, queries, state
 from dashboard.components import STATUS_ORDER, cell_model, fmt_time, plain_table, status_mark
+from dashboard.figures import TIMES
 from dashboard.pages.notfound import guarded
+from dashboard.pages.subsystem import hist_href
+from engine import outliers
 
 
 def _fmt(x: float | None) -> str:
     return "—" if x is None or math.isnan(x) else f"{x:.3g}"
+
+
+#: Rows of the cross-subsystem outlier table.
+TOP_OUTLIERS = 20
+
+
+def _outlier_table(run: int, worst: list[outliers.HistogramVerdict]) -> Any:
+    """The run's flagged histograms of every subsystem, ranked by severity (x cut)."""
+    if not worst:
+        return html.P(f"No histogram of run {run} is flagged by any test.",
+                      className="text-muted", id=ids.RUN_OUTLIERS)  # fmt: skip
+    rows = [
+        [
+            str(i),
+            v.subsystem,
+            dcc.Link(v.path, href=hist_href(run, v.subsystem, v.path, v.lead)),
+            f"{v.severity:.3g}",
+            f"{len(v.flagged_by)} of {v.tests}: {', '.join(v.flagged_by)}",
+            v.reason,
+        ]
+        for i, v in enumerate(worst[:TOP_OUTLIERS], 1)
+    ]
+    more = len(worst) - TOP_OUTLIERS
+    note = [html.P(f"… and {more} more flagged histograms (see each subsystem's table).",
+                   className="text-muted")] if more > 0 else []  # fmt: skip
+    table = plain_table(
+        ["#", "Subsystem", "Histogram", f"Severity ({TIMES} cut)", "Flagged by", "Most severe, why"],
+        rows, class_name="outliers",
+    )  # fmt: skip
+    return html.Div([table, *note], id=ids.RUN_OUTLIERS)
 
 
 @guarded
@@ -43,11 +77,10 @@ def layout_run(run: str | None = None, **_query: Any) -> html.Div:
                 "yes (config changed)" if entry.get("stale") else "no",
             ]
         )
-    reasons = []
-    for sub in sorted(summary):
-        record = st.store.get_report(number, sub)
-        if record is not None and record.reference_reason:
-            reasons.append(html.Li([html.Strong(f"{sub}: "), record.reference_reason]))
+    reports = queries.run_reports(st, number)
+    reasons = [html.Li([html.Strong(f"{sub}: "), r.reference_reason])
+               for sub, r in reports.items() if r.reference_reason]  # fmt: skip
+    worst = queries.run_outliers(reports)
     return html.Div(
         [
             html.H1(f"Run {number}", className="page-title"),
@@ -55,6 +88,8 @@ def layout_run(run: str | None = None, **_query: Any) -> html.Div:
                 ["Subsystem", "Worst status", "Results", "References", "Compared", "Stale"],
                 rows,
             ),
+            html.H2("Most severe histograms across subsystems", className="h5"),
+            _outlier_table(number, worst),
             html.H2("Why these references", className="h5"),
             html.Ul(reasons) if reasons else html.P("No reason stored.", className="text-muted"),
         ],

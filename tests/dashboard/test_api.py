@@ -57,6 +57,9 @@ def test_runs_newest_first_with_paging(client: FlaskClient) -> None:
         ("/api/v1/alerts?limit=-1", 400, "limit="),
         ("/api/v1/alerts?run=abc", 400, "not a run number"),
         ("/api/v1/nothing/here", 404, "no API endpoint /api/v1/nothing/here"),
+        ("/api/v1/outliers/abc", 400, "not a run number"),
+        ("/api/v1/outliers/999999", 404, "run 999999 has no stored results"),
+        ("/api/v1/outliers/357102?limit=x", 400, "limit="),
     ],
 )
 def test_bad_input_gets_a_json_4xx(client: FlaskClient, url: str, status: int, needle: str) -> None:
@@ -71,6 +74,19 @@ def test_run_summary(client: FlaskClient) -> None:
     assert body["subsystems"]["CSC"]["n_flagged"] == 3
     assert body["subsystems"]["DT"]["counts"]["error"] == 1
     assert body["alerts"] == ["357102-CSC"]
+
+
+def test_outliers_across_subsystems(client: FlaskClient) -> None:
+    body = client.get("/api/v1/outliers/357102?limit=2").get_json()
+    assert body["run"] == 357102
+    assert body["flagged"] == 3
+    assert [o["histogram"] for o in body["outliers"]] == ["flagged/hCSC2", "flagged/hCSC1"]
+    top = body["outliers"][0]
+    assert top["subsystem"] == "CSC"
+    assert top["severity"] == 12.0
+    assert top["flagged_by"] == ["beta_binomial"]
+    assert top["summary"].startswith("Flagged by 1 of 1 test (beta_binomial); most severe")
+    assert client.get("/api/v1/outliers/357101").get_json()["outliers"] == []
 
 
 def test_run_subsystem_follows_the_compare_contract_with_provenance(client: FlaskClient) -> None:

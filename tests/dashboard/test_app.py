@@ -165,6 +165,17 @@ def test_run_pages_show_stored_summaries_most_severe_first(app: Dash) -> None:
     assert "/api/v1/runs/357102/CSC?format=csv" in hrefs(page)
     assert {"/run/357102/CSC", "/run/357102/DT", "/run/357102/RPC"} <= hrefs(run_page)
     assert "the 2 latest certified runs before" in text(run_page)
+    table = next(n for n in walk(run_page) if getattr(n, "id", None) == "run-outliers")
+    assert "Most severe histograms across subsystems" in text(run_page)
+    # CSC's three flagged histograms, most severe first, each linking to its drill-down
+    links = [
+        n.href for n in walk(table) if str(getattr(n, "href", "")).startswith("/run/357102/CSC/")
+    ]
+    assert links == [f"/run/357102/CSC/flagged/hCSC{i}?comparator=beta_binomial" for i in (2, 1, 0)]
+    assert "1 of 1: beta_binomial" in text(table)
+    with app.server.app_context():
+        quiet = run.layout_run(run="357101")
+    assert "No histogram of run 357101 is flagged by any test." in text(quiet)
 
 
 def _route(app: Dash, pathname: str, search: str = "") -> dict[str, Any]:

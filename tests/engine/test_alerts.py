@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from engine.alert_format import flagged_by_text
 from engine.alerts import (
     EMAIL_CHANNEL,
     Deliverer,
@@ -127,6 +128,19 @@ def test_alert_lists_top_outliers_by_score_with_deep_link() -> None:
     assert alert.deliveries == {webhook_channel("https://mm.example/hooks/abc"): "pending",
                                 EMAIL_CHANNEL: "pending"}  # fmt: skip
     assert not alert.silenced_by
+
+
+def test_a_histogram_flagged_by_several_tests_is_one_outlier() -> None:
+    rs = [res("Occupancy/a", 2.0, comp="beta_binomial"), res("Occupancy/a", 7.0, comp="variation_scan"),
+          res("Occupancy/a", 0.3, Status.OK, comp="ks_test"), res("Timing/t", 3.0)]  # fmt: skip
+    alert = build_alert(record("CSC", rs), config(None, None), [], T0)
+    assert alert is not None
+    assert alert.n_flagged == 2
+    assert [(t["histogram"], t["comparator"], t["score"]) for t in alert.top] == [
+        ("Occupancy/a", "variation_scan", 7.0), ("Timing/t", "ks_test", 3.0)]  # fmt: skip
+    assert alert.top[0]["flagged_by"] == ["variation_scan", "beta_binomial"]
+    assert flagged_by_text(alert.top[0]) == "variation_scan (also beta_binomial)"
+    assert flagged_by_text(alert.top[1]) == "ks_test"
 
 
 def test_no_alert_below_min_severity() -> None:

@@ -91,10 +91,25 @@ class MLPCA(_Stub):
     model_dir: str = ""
 
 
+@dataclass(frozen=True)
+class VariationScan(_Stub):
+    name: ClassVar[str] = "variation_scan"
+    alpha: float = 0.01
+    n_tests: int = 1
+
+
+@dataclass(frozen=True)
+class Moments(_Stub):
+    name: ClassVar[str] = "moments"
+    dims: ClassVar[tuple[int, ...]] = (1,)
+    alpha: float = 0.01
+    n_tests: int = 1
+
+
 @pytest.fixture
 def registry() -> Registry:
     reg = Registry()
-    for cls in (BetaBinomial, PullValues, KSTest, ProfilePull, PCA, MLPCA):
+    for cls in (BetaBinomial, PullValues, KSTest, ProfilePull, PCA, MLPCA, VariationScan, Moments):
         reg.register(cls)
     return reg
 
@@ -129,7 +144,9 @@ def test_minimal_config_gets_autodqm_defaults(tmp_path: Path, registry: Registry
     sub = load_subsystem(write(tmp_path, config()), registry)
     assert sub.name == "CSC"
     assert sub.comparators == DEFAULT_COMPARATORS
-    assert sub.comparators == ("pull_values", "ks_test", "autodqm_ml_pca", "beta_binomial")
+    # AutoDQM's four, then the tests that need no tuning
+    assert sub.comparators == ("pull_values", "ks_test", "autodqm_ml_pca", "beta_binomial",
+                               "variation_scan", "moments")  # fmt: skip
     (h,) = sub.hists
     assert (h.index, h.directory, h.name, h.comparators, h.norm_type) == (
         0, "Occupancy/", "hORecHits", None, "all",
