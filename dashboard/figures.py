@@ -76,6 +76,8 @@ def figure_for(
         ndim = np.ndim(data.values)
         if ndim not in (1, 2):
             return empty_figure(f"{data.path}: cannot draw a {ndim}D histogram")
+        if data.is_profile and result is not None and "ref_mean" in result.arrays:
+            plot_kind = "profile"  # a test of the means (variation_scan on a profile)
         if plot_kind != "profile":
             plot_kind = "overlay" if ndim == 1 else "pull_map"
         builder, allowed = _BUILDERS[plot_kind]

@@ -25,6 +25,7 @@ from dashboard.figures_base import (
     THEME,
     _array,
     _axis,
+    _expected_traces,
     _hover_1d,
     _refs,
     _step,
@@ -47,8 +48,8 @@ def overlay_1d(
     """Data vs references (normalised to the data's entries), with the pulls below.
 
     Top row: each reference as a thin step line ("ref 357100", legend group
-    "references"), the comparator's expected histogram (``ref_weighted`` or ``ref``)
-    dashed, the data as a step histogram with error bars. Bottom row: the pulls as bars
+    "references"), the comparator's expected histogram (``ref_weighted``, ``ref`` or
+    ``expected``) dashed, with its ``band`` (the normal range) shaded when given, the data as a step histogram with error bars. Bottom row: the pulls as bars
     on a ±``pull_cap`` diverging colour scale, dashed lines at ±``pull_cut``. Counts are
     what counting tests compare (a profile's per-bin entries).
 
@@ -67,7 +68,7 @@ def overlay_1d(
         return empty_figure(f"{data.path}: nothing to draw ({counts.shape} bins)")
     x = _axis(data, 0, counts.size, logx)
     drawn, notes = _refs(data, refs, means=False)
-    exp = _array(result, ("ref_weighted", "ref"), counts.shape)
+    exp = _array(result, ("ref_weighted", "ref", "expected"), counts.shape)
     pulls = _array(result, ("pulls",), counts.shape)
     var = None if data.is_profile else data.variances
     err = np.sqrt(np.abs(var if var is not None and var.shape == counts.shape else counts))
@@ -89,8 +90,9 @@ def overlay_1d(
         for k, (run, r) in enumerate(drawn)
     ]
     if exp is not None:
-        line = {"width": 2, "dash": "dash", "color": THEME["expected"]}
-        traces.append(_step(x, exp[1], floor, name=EXPECTED_NAMES[exp[0]], line=line))
+        band = _array(result, ("band",), counts.shape)
+        spread = band[1] if band is not None else None
+        traces += _expected_traces(x, exp[1], spread, EXPECTED_NAMES[exp[0]], floor)
     line = {"width": 2, "color": THEME["data"]}
     traces.append(_step(x, counts, floor, name=f"data {data.run}", legendgroup="data", line=line))
     nan = np.full(counts.shape, np.nan)
@@ -186,19 +188,7 @@ def profile_plot(
     if exp is not None:
         band = _array(result, ("ref_error",), means.shape)
         e = band[1] if band is not None else 0 * means
-        edge: dict[str, Any] = {
-            "legendgroup": "expected",
-            "showlegend": False,
-            "line": {"width": 0},
-        }
-        traces.append(_step(x, exp[1] + e, **edge))
-        traces.append(
-            _step(x, exp[1] - e, fill="tonexty", fillcolor=THEME["expected_band"], **edge)
-        )
-        line = {"width": 2, "dash": "dash", "color": THEME["expected"]}
-        traces.append(
-            _step(x, exp[1], name=EXPECTED_NAMES["ref_mean"], legendgroup="expected", line=line)
-        )
+        traces += _expected_traces(x, exp[1], e, EXPECTED_NAMES["ref_mean"])
     nan = np.full(means.shape, np.nan)
     cd = np.column_stack(
         [x.lo, x.hi, means, exp[1] if exp else nan, pulls[1] if pulls else nan, err]

@@ -35,6 +35,7 @@ from dashboard.figures_base import (
     _scale,
     _title,
     empty_figure,
+    region_shapes,
 )
 
 
@@ -78,7 +79,7 @@ def _maps(
     cap, (nx, ny) = _cap(pull_cap), v.shape
     xa, ya = _axis(data, 0, nx), _axis(data, 1, ny)
     drawn, notes = _refs(data, refs, means=means)
-    exp = _array(result, ("ref_mean",) if means else ("ref_weighted", "ref"), v.shape)
+    exp = _array(result, ("ref_mean",) if means else ("ref_weighted", "ref", "expected"), v.shape)
     if exp is not None:
         expected, exp_name = exp[1], EXPECTED_NAMES[exp[0]]
     elif drawn:
@@ -165,7 +166,8 @@ def _maps(
         annotations.append(
             _note(f"<b>{name}</b>", (x0 + x1) / 2, 1.0, yanchor="bottom", font={"size": 14})
         )
-    layout |= {"annotations": annotations, "margin": {**THEME["margin"], "t": 80}}
+    layout |= {"annotations": annotations, "margin": {**THEME["margin"], "t": 80},
+               "shapes": region_shapes(result, v.shape, xa.edges, ya.edges, ("", "2", "3"))}  # fmt: skip
     return _figure(traces, layout, _title(data, title))
 
 

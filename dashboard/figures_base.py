@@ -37,6 +37,7 @@ THEME: dict[str, Any] = {
     "references": ("#0072B2", "#009E73", "#CC79A7", "#56B4E9", "#E69F00", "#999999"),
     "pull_scale": "RdBu_r",  # red: data above expectation, blue: below
     "map_scale": "Viridis",
+    "region": "#000000",  # dotted outline of a comparator's worst region
 }
 #: Trend markers: a status is a symbol, a colour and hover text, never colour alone.
 STATUS_STYLE: dict[str, tuple[str, str]] = {
@@ -50,6 +51,7 @@ EXPECTED_NAMES: dict[str, str] = {
     "ref_weighted": "expected (probability-weighted)",
     "ref": "expected (reference scaled to data)",
     "ref_mean": "expected (weighted reference mean)",
+    "expected": "normal (learned from the references)",
 }
 _PANEL_X = ((0.0, 0.26), (0.355, 0.615), (0.71, 0.97))
 
@@ -214,6 +216,56 @@ def _step(x: _Axis, y: Array, floor: float = -math.inf, **style: Any) -> Trace:
     }
 
 
+def _expected_traces(
+    x: _Axis, center: Array, spread: Array | None, name: str, floor: float = -math.inf
+) -> list[Trace]:
+    """The expected histogram as a dashed step line, with a shaded ``± spread`` band."""
+    traces: list[Trace] = []
+    if spread is not None:
+        edge: dict[str, Any] = {"legendgroup": "expected", "showlegend": False,
+                                "line": {"width": 0}}  # fmt: skip
+        traces.append(_step(x, center + spread, floor, **edge))
+        traces.append(_step(x, center - spread, floor, fill="tonexty",
+                            fillcolor=THEME["expected_band"], **edge))  # fmt: skip
+    line = {"width": 2, "dash": "dash", "color": THEME["expected"]}
+    traces.append(_step(x, center, floor, name=name, legendgroup="expected", line=line))
+    return traces
+
+
+def region_shapes(
+    result: ComparisonResult | None,
+    shape: tuple[int, ...],
+    x_edges: Array,
+    y_edges: Array | None = None,
+    panels: Sequence[str] = ("",),
+) -> list[Trace]:
+    """A dotted box around the bins of the comparator's ``region`` array (its worst cell),
+    1D: the figure's height, labelled "worst region"; 2D: on each panel (axis suffixes
+    ``panels``), unlabelled (a small box has no room; the reason says where)."""
+    reg = _array(result, ("region",), shape)
+    if reg is None or not np.any(reg[1] > 0):
+        return []
+    idx = np.nonzero(reg[1] > 0)
+    i0, i1 = int(idx[0].min()), int(idx[0].max()) + 1
+    style: Trace = {"type": "rect", "line": {"color": THEME["region"], "width": 2, "dash": "dot"},
+                    "fillcolor": "rgba(0,0,0,0)", "x0": float(x_edges[i0]),
+                    "x1": float(x_edges[i1])}  # fmt: skip
+    label = {"text": "worst region", "textposition": "top left", "font": {"size": 11}}
+    if y_edges is None or len(idx) < 2:
+        return [{**style, "xref": "x", "yref": "paper", "y0": 0.0, "y1": 1.0, "label": label}]
+    j0, j1 = int(idx[1].min()), int(idx[1].max()) + 1
+    return [
+        {
+            **style,
+            "xref": f"x{p}",
+            "yref": f"y{p}",
+            "y0": float(y_edges[j0]),
+            "y1": float(y_edges[j1]),
+        }
+        for p in panels
+    ]
+
+
 def _hover_1d(x: _Axis, unit: str, exp: bool, pull: bool) -> str:
     where = "%{text}" if x.labels else "[%{customdata[0]:.4~g}, %{customdata[1]:.4~g})"
     lines = [f"bin {where}", f"data: %{{customdata[2]:,.6~g}} ± %{{customdata[5]:.2~g}} {unit}"]
@@ -299,7 +351,7 @@ def _two_rows(
             "range": [-1.1 * cap, 1.1 * cap],
             "zeroline": True,
         },
-        "shapes": shapes,
+        "shapes": shapes + region_shapes(result, (len(x.edges) - 1,), x.edges),
         "annotations": annotations,
         "hovermode": "closest",
         "bargap": 0,

@@ -103,9 +103,10 @@ class VariationScan:
     ``cells``, ``deviation`` (worst cell: relative difference for counts, absolute for
     means), ``spread`` (its learned run-to-run spread, same units), ``cut`` (sigma).
     ``score = |max_pull| / cut`` against ``threshold = 1``. Arrays: ``pulls`` (each bin
-    alone), ``expected`` and ``band`` (each bin's normal value and one-sigma normal
-    range, for the plot) and ``region`` (1 on the worst cell's bins). Empty data with
-    non-empty references is flagged.
+    alone), ``expected`` and ``band`` (each bin's normal content and one-sigma normal
+    range; for profiles ``ref_mean`` and ``ref_error``, the names the profile plot
+    draws) and ``region`` (1 on the worst cell's bins). Empty data with non-empty
+    references is flagged.
     """
 
     name: ClassVar[str] = "variation_scan"
@@ -271,13 +272,13 @@ class VariationScan:
         shape = data.values.shape
         region = np.zeros(grid.shape)
         region[x0:x1, y0:y1] = 1.0
-        band = np.sqrt(np.where(singles, nrm.var, 0.0)[singles])
-        arrays = {
-            "pulls": scan.z[singles].reshape(shape),
-            "expected": nrm.expected[singles].reshape(shape),
-            "band": band.reshape(shape),
-            "region": region.reshape(shape),
-        }
+        centre, spread = (
+            nrm.expected[singles].reshape(shape),
+            np.sqrt(nrm.var[singles]).reshape(shape),
+        )
+        names = ("expected", "band") if counts else ("ref_mean", "ref_error")
+        arrays = {"pulls": scan.z[singles].reshape(shape), names[0]: centre, names[1]: spread,
+                  "region": region.reshape(shape)}  # fmt: skip
         scores = {"max_pull": max_pull, "raw_pull": float(scan.z[worst]),
                   "cells": float(n_cells), "deviation": dev, "spread": sd, "cut": cut}  # fmt: skip
         return result(self.name, data, Status.FLAGGED if bad else Status.OK,

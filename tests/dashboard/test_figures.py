@@ -505,3 +505,42 @@ def test_importing_figures_does_not_import_dash() -> None:
     assert out.stdout.strip() == "False"
     assert "import dash" not in (ROOT / "dashboard" / "figures.py").read_text()
     assert figures.__name__ == "dashboard.figures"
+
+
+def test_learned_normal_range_is_a_band_and_profiles_tests_of_means_draw_as_profiles(
+    make_hist: MakeHist,
+) -> None:
+    data = make_hist(np.array([10.0, 20.0, 30.0]), 9)
+    ref = make_hist(np.array([11.0, 19.0, 31.0]), 8)
+    result = res("variation_scan", pulls=[0, 0.2, -0.1], expected=[10, 20, 30], band=[1, 2, 3])
+    fig = valid(figure_for("overlay", data, [ref], result))
+    upper, lower, mid = (t for t in fig.data if t.legendgroup == "expected")
+    np.testing.assert_allclose(steps(upper), [11, 22, 33])
+    np.testing.assert_allclose(steps(lower), [9, 18, 27])
+    assert lower.fill == "tonexty"
+    assert mid.name == "normal (learned from the references)"
+    prof = _profile([0.9, 0.8], [10, 20], 9, [0.1, 0.1])
+    means = res("variation_scan", pulls=[0, -3], ref_mean=[0.9, 0.95], ref_error=[0.01, 0.01])
+    fig = valid(figure_for("overlay", prof, [_profile([0.9, 0.95], [10, 20], 8, [0.1] * 2)], means))
+    assert by_name(fig, "expected (weighted reference mean)")
+    np.testing.assert_allclose(np.asarray(by_name(fig, "data 9")[0].y, dtype=float), [0.9, 0.8])
+
+
+def test_the_worst_region_is_outlined(make_hist: MakeHist) -> None:
+    region = np.zeros(6)
+    region[2:4] = 1
+    fig = valid(figure_for("overlay", make_hist(np.arange(6.0) + 5, 9),
+                           [make_hist(np.arange(6.0) + 5, 8)], res("region_scan", pulls=np.zeros(6), region=region)))  # fmt: skip
+    (box,) = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert (box.x0, box.x1, box.yref) == (2.0, 4.0, "paper")
+    assert box.label.text == "worst region"
+    reg2 = np.zeros((4, 3))
+    reg2[1:3, 2] = 1
+    data = make_hist(np.ones((4, 3)) * 5, 9)
+    fig = valid(figure_for("pull_map", data, [make_hist(np.ones((4, 3)) * 5, 8)],
+                           res("variation_scan", pulls=np.zeros((4, 3)), region=reg2)))  # fmt: skip
+    boxes = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert [(b.xref, b.x0, b.x1, b.y0, b.y1) for b in boxes] == [
+        (x, 1.0, 3.0, 2.0, 3.0) for x in ("x", "x2", "x3")]  # fmt: skip
+    assert not [s for s in valid(figure_for("overlay", make_hist(np.ones(6), 9), [], res())).layout.shapes
+                if s.type == "rect"]  # fmt: skip
