@@ -8,13 +8,15 @@ certified runs (later ones when too few precede it), and scores the verdicts aga
 - detection rate per failure kind and level (a failure counts as caught when its
   histogram is flagged),
 - false-alarm rate per healthy histogram and per healthy run (a run with no injected
-  failure that has any flag).
+  failure that has any flag),
+- how the run-wide outlier ranking (``engine.outliers``) orders caught failures and
+  false alarms.
 
 Two verdicts are scored side by side: ``autodqm`` (flagged by any configured comparator)
 and ``beta_binomial`` (its verdict alone — AutoDQM's production test).
 
     python benchmarks/detection.py [--runs 60] [--seeds 1,2,3] [--failure-fraction 0.6]
-                                   [--refs 4] [--data DIR] [--json FILE]
+                                   [--refs 4] [--noisy-channels 0.02] [--data DIR] [--json FILE]
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from engine import outliers
 from engine.config import SubsystemConfig, find_subsystem, load_subsystem
 from engine.demo import DemoOptions, Failure, RunInfo, generate, load_runs, load_truth
 from engine.io import open_dqm
@@ -80,8 +83,10 @@ def evaluate(
     histograms: set[tuple[int, str, str]] = set()
     statuses: dict[str, int] = defaultdict(int)
     ran: dict[str, int] = defaultdict(int)
+    ranked: dict[int, list[tuple[str, str]]] = {}  # run -> flagged (subsystem, path), worst first
     for info in judged:
         refs = choose_refs(info, pool, n_refs)
+        per_sub: dict[str, list[ComparisonResult]] = {}
         for sub in subs:
             the_plan, data = hists(info)[sub.name]
             ref_maps = [hists(by_run[r])[sub.name][1] for r in refs]
@@ -93,6 +98,8 @@ def evaluate(
                 ran[res.comparator] += 1
                 if res.status is Status.FLAGGED:
                     flagged[key].add(res.comparator)
+            per_sub[sub.name] = results
+        ranked[info.run] = [(v.subsystem, v.path) for v in outliers.across(per_sub)]
     return {
         "runs": judged,
         "truth": [t for t in truth if t.run in {r.run for r in judged}],
@@ -100,7 +107,24 @@ def evaluate(
         "histograms": histograms,
         "statuses": dict(statuses),
         "ran": dict(ran),
+        "ranked": ranked,
     }
+
+
+def ranking(ev: Mapping[str, Any]) -> dict[str, int]:
+    """How the run-wide outlier ranking (engine.outliers) orders caught failures and false
+    alarms: a shifter reading a run's list from the top meets every caught failure before
+    any false alarm when ``above_every_false_alarm == caught``."""
+    bad = {(t.run, t.subsystem, t.histogram) for t in ev["truth"]}
+    caught = above = runs_with_both = 0
+    for run, order in ev["ranked"].items():
+        is_bad = [(run, s, p) in bad for s, p in order]
+        first_fa = is_bad.index(False) if False in is_bad else len(is_bad)
+        n_bad = sum(is_bad)
+        caught += n_bad
+        above += sum(is_bad[:first_fa])
+        runs_with_both += bool(n_bad and first_fa < len(is_bad))
+    return {"caught": caught, "above_every_false_alarm": above, "runs_with_both": runs_with_both}
 
 
 def score(ev: Mapping[str, Any], verdict: str) -> dict[str, Any]:
@@ -235,12 +259,15 @@ def main() -> None:
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--failure-fraction", type=float, default=0.6)
     ap.add_argument("--refs", type=int, default=4)
+    ap.add_argument("--noisy-channels", type=float, default=0.0,
+                    help="fraction of each 2D map's bins that are noisy channels (demo-data)")  # fmt: skip
     ap.add_argument("--data", type=Path, help="use an existing demo-data directory (one seed)")
     ap.add_argument("--json", type=Path, help="also write the figures as JSON to this file")
     args = ap.parse_args()
     registry = build_registry()
     config_dir = Settings.from_env().config_dir
     per_seed: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    rank_totals: dict[str, int] = {}
     seeds = [0] if args.data else [int(s) for s in args.seeds.split(",")]
     t0 = time.perf_counter()
     for seed in seeds:
@@ -249,7 +276,12 @@ def main() -> None:
             if not args.data:
                 generate(
                     data_dir,
-                    DemoOptions(runs=args.runs, seed=seed, failure_fraction=args.failure_fraction),
+                    DemoOptions(
+                        runs=args.runs,
+                        seed=seed,
+                        failure_fraction=args.failure_fraction,
+                        noisy_channels=args.noisy_channels,
+                    ),
                 )
             names = sorted(
                 {r.subsystem for r in load_truth(data_dir)} | {"CSC", "DT", "RPC", "EMTF"}
@@ -259,6 +291,8 @@ def main() -> None:
             comparators = sorted({c for cs in ev["flagged"].values() for c in cs} | set(ev["ran"]))
             for verdict in ("autodqm", *comparators):
                 per_seed[verdict].append(score(ev, verdict))
+            for k, v in ranking(ev).items():
+                rank_totals[k] = rank_totals.get(k, 0) + v
             print(
                 f"seed {seed}: {len(ev['runs'])} runs judged, statuses {ev['statuses']}",
                 file=sys.stderr,
@@ -266,12 +300,18 @@ def main() -> None:
     figures = {v: merge(s) for v, s in per_seed.items()}
     figures["seconds"] = round(time.perf_counter() - t0, 1)
     figures["seeds"] = seeds
+    figures["ranking"] = rank_totals
     for v in ("autodqm", "beta_binomial"):
         print(table(figures[v]))
         print()
     print("each comparator alone (all failures count, also where it does not run):")
     for v in sorted(per_seed):
         print("  " + summary(figures[v]))
+    print(
+        f"run-wide ranking: {rank_totals['above_every_false_alarm']} of {rank_totals['caught']} "
+        "caught failures rank above every false alarm of their run "
+        f"({rank_totals['runs_with_both']} runs have both)"
+    )
     print(f"{figures['seconds']} s for {len(seeds)} seed(s)")
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))

@@ -47,6 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="fraction of normal-statistics runs that get 1-3 injected failures (default 0.4)",
     )
     parser.add_argument(
+        "--noisy-channels",
+        type=float,
+        default=0.0,
+        help="fraction of the bins of every 2D map that are noisy channels, whose rate changes "
+        "by ~30%% from run to run (default 0)",
+    )
+    parser.add_argument(
         "--jobs",
         type=_count,
         default=min(2, os.cpu_count() or 1),
@@ -69,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         subsystems=subsystems,
         failure_fraction=args.failure_fraction,
+        noisy_channels=args.noisy_channels,
     )
     summary = generate(args.out, options, jobs=args.jobs, force=args.force)
     sys.stdout.write(

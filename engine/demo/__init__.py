@@ -14,6 +14,7 @@ from engine.demo.generate import (
     build_run,
     expected,
     generate,
+    noisy_factor,
     plan,
     sample,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "load_runs",
     "load_truth",
     "names",
+    "noisy_factor",
     "plan",
     "resolve",
     "sample",

@@ -12,6 +12,7 @@ import json
 import logging
 import shutil
 import time
+import zlib
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
@@ -32,6 +33,8 @@ WOBBLE = 0.01
 #: ... of the independent per-bin jitter, of the peak position jitter (in peak widths),
 #: of the width jitter, and of the efficiency (profile mean) jitter.
 JITTER, PEAK_JITTER, WIDTH_JITTER, MEAN_JITTER = 0.003, 0.01, 0.001, 0.003
+#: Run-to-run spread (log-normal sigma) of a noisy channel's rate (``noisy_channels``).
+NOISY_SPREAD = 0.3
 MANIFEST = "demo-data.json"
 OUTPUTS = ("golden.json", "truth.json", "runs.json", MANIFEST)
 
@@ -39,12 +42,15 @@ OUTPUTS = ("golden.json", "truth.json", "runs.json", MANIFEST)
 @dataclass(frozen=True, slots=True)
 class DemoOptions:
     """What to generate: ``subsystems`` empty means all; ``failure_fraction`` of the
-    normal-statistics runs get 1-3 injected failures each."""
+    normal-statistics runs get 1-3 injected failures each; ``noisy_channels`` of the bins
+    of every 2D map are noisy channels, the same ones in every run, whose rate changes
+    from run to run by a factor of spread ``NOISY_SPREAD`` (0: none, the default)."""
 
     runs: int = 30
     seed: int = 1
     subsystems: tuple[str, ...] = ()
     failure_fraction: float = 0.4
+    noisy_channels: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +89,9 @@ def plan(options: DemoOptions) -> DemoPlan:
     if not 0.0 <= options.failure_fraction <= 1.0:
         msg = f"failure fraction must be in [0, 1], got {options.failure_fraction!r}"
         raise DemoError(msg)
+    if not 0.0 <= options.noisy_channels <= 0.5:
+        msg = f"noisy-channel fraction must be in [0, 0.5], got {options.noisy_channels!r}"
+        raise DemoError(msg)
     subs = resolve(options.subsystems)
     rng = np.random.default_rng([options.seed, 0])
     run_list = runs.plan_runs(rng, options.runs)
@@ -108,14 +117,35 @@ def expected(spec: HistSpec, failures: Sequence[inject.Failure], shift: float = 
     return inject.apply_counts(dens, failures)
 
 
+def noisy_factor(
+    spec: HistSpec, seed: int, fraction: float, rng: np.random.Generator
+) -> FloatArray:
+    """This run's rate factors of a map's noisy channels (1 elsewhere; 2D maps only).
+
+    Which bins are noisy depends on the seed and the histogram only, so they are the same
+    in every run; how noisy each is this run comes from the run's ``rng``.
+    """
+    out = np.ones(spec.bins)
+    if fraction <= 0 or len(spec.bins) != 2 or spec.is_profile:
+        return out
+    fixed = np.random.default_rng([seed, 7, zlib.crc32(spec.path.encode())])
+    k = max(1, round(fraction * out.size))
+    chosen = fixed.choice(out.size, k, replace=False)
+    out.flat[chosen] = rng.lognormal(0.0, NOISY_SPREAD, k)
+    return out
+
+
 def sample(
     spec: HistSpec, run: int, lumi: float, rng: np.random.Generator,
-    failures: Sequence[inject.Failure] = (),
+    failures: Sequence[inject.Failure] = (), noisy: tuple[int, float] = (0, 0.0),
 ) -> HistData:  # fmt: skip
-    """One histogram of one run: expected shape x wobble x luminosity, then Poisson."""
+    """One histogram of one run: expected shape x wobble x luminosity, then Poisson
+    (``noisy``: ``(seed, fraction)`` of noisy channels, see :func:`noisy_factor`)."""
     shift = rng.normal(0.0, PEAK_JITTER) * sigma_bins(spec.shape)
     scale = 1.0 + rng.normal(0.0, WIDTH_JITTER)
     dens = expected(spec, failures, shift, scale) * wobble(rng, spec.bins, WOBBLE, JITTER)
+    if noisy[1] > 0:
+        dens = dens * noisy_factor(spec, noisy[0], noisy[1], rng)
     if not spec.is_profile:
         counts = rng.poisson(dens * spec.rate * lumi).astype(np.float64)
         return _hist(spec, run, counts, counts.copy())
@@ -152,7 +182,9 @@ def build_run(p: DemoPlan, info: runs.RunInfo) -> dict[str, HistData]:
         for i, spec in enumerate(sub.hists):
             rng = np.random.default_rng([p.options.seed, info.run, sub_index, i])
             mine = [f for f in fails if f.subsystem == sub.name and f.histogram == spec.path]
-            out[sub.full_path(info.run, spec.path)] = sample(spec, info.run, info.lumi, rng, mine)
+            noisy = (p.options.seed, p.options.noisy_channels)
+            out[sub.full_path(info.run, spec.path)] = sample(spec, info.run, info.lumi, rng, mine,
+                                                             noisy)  # fmt: skip
     return out
 
 
@@ -225,6 +257,7 @@ def generate(out: str | Path, options: DemoOptions, *, jobs: int = 2,
     _dump(out / MANIFEST, {
         "generator": "autodqm demo-data", "seed": options.seed, "runs": len(p.runs),
         "subsystems": list(p.subsystems), "failure_fraction": options.failure_fraction,
+        "noisy_channels": options.noisy_channels,
         "histograms_per_run": n_hists // len(p.runs),
         "dataset": {"series": runs.SERIES, "sample": runs.SAMPLE, "processing": runs.PROCESSING},
     })  # fmt: skip

@@ -22,6 +22,7 @@ from engine.demo import (
     load_runs,
     load_truth,
     names,
+    noisy_factor,
     plan,
     sample,
     subsystem,
@@ -118,6 +119,22 @@ def test_files_hold_run_scalars_labels_and_profiles(demo: Path) -> None:
     busy = eff.bin_entries > 100
     assert np.all((eff.values[busy] > 0.7) & (eff.values[busy] <= 1.0))
     assert len(f.list_histograms(csc.main_gdir.format(info.run))) == len(csc.hists)
+
+
+def test_noisy_channels_are_the_same_bins_in_every_run_and_vary_between_runs() -> None:
+    spec = next(h for h in subsystem("CSC").hists if len(h.bins) == 2 and not h.is_profile)
+    factors = [noisy_factor(spec, 3, 0.05, np.random.default_rng(run)) for run in (1, 2, 3)]
+    chosen = [set(np.flatnonzero(f != 1.0)) for f in factors]
+    assert chosen[0] == chosen[1] == chosen[2]
+    assert len(chosen[0]) == round(0.05 * factors[0].size)
+    idx = sorted(chosen[0])
+    assert not np.allclose(factors[0].flat[idx], factors[1].flat[idx])
+    assert noisy_factor(spec, 4, 0.05, np.random.default_rng(1)).flat[idx].tolist() != (
+        factors[0].flat[idx].tolist())  # another seed, other channels  # fmt: skip
+    one_d = next(h for h in subsystem("CSC").hists if len(h.bins) == 1)
+    assert np.all(noisy_factor(one_d, 3, 0.05, np.random.default_rng(1)) == 1.0)
+    # off by default: the plan and the data of a default demo do not change
+    assert DemoOptions().noisy_channels == 0.0
 
 
 def test_same_seed_same_histograms_other_seed_differs() -> None:
@@ -264,6 +281,7 @@ def test_cli_writes_summary_and_refuses_foreign_directory(
         (["--runs", "0"], "--runs must be a positive number"),
         (["--runs", "-3"], "--runs must be a positive number"),
         (["--subsystems", "CSX"], "did you mean 'CSC'"),
+        (["--noisy-channels", "0.9"], "noisy-channel fraction must be in [0, 0.5]"),
     ],
 )
 def test_cli_bad_input_is_a_one_line_error(
