@@ -50,7 +50,7 @@ class Moments:
     ``mean_tol`` of the references' RMS for the mean and ``width_tol`` (relative) for the
     width. The more significant of the two, corrected for looking at two, is judged
     against the same run-level cut as ``variation_scan``: ``Phi^-1(1 - alpha /
-    (2 n_tests))``, never below ``min_cut``, or ``pull_cut`` when given.
+    (2 n_tests))``, never below ``min_cut``, or ``z_cut`` when given.
 
     Where a per-bin test sees a moved peak as a small excess on one flank and a deficit
     on the other, this sees one number move: a shift of 0.15 peak widths is ~15 sigma
@@ -65,7 +65,7 @@ class Moments:
     plot_kind: ClassVar[str] = "overlay"
     dims: ClassVar[tuple[int, ...]] = (1,)
 
-    pull_cut: float | None = None
+    z_cut: float | None = None
     alpha: float = 0.01
     n_tests: int = 1
     min_cut: float = 5.0
@@ -75,7 +75,7 @@ class Moments:
 
     def __post_init__(self) -> None:
         checks = {
-            "pull_cut": self.pull_cut is None or 0 < self.pull_cut < math.inf,
+            "z_cut": self.z_cut is None or 0 < self.z_cut < math.inf,
             "alpha": 0 < self.alpha < 1,
             "n_tests": isinstance(self.n_tests, int) and self.n_tests >= 1,
             "min_cut": 0 < self.min_cut < math.inf,
@@ -91,8 +91,8 @@ class Moments:
     @property
     def cut(self) -> float:
         """The sigma the corrected deviation must exceed to be flagged."""
-        if self.pull_cut is not None:
-            return float(self.pull_cut)
+        if self.z_cut is not None:
+            return float(self.z_cut)
         return run_cut(self.alpha, self.n_tests, self.min_cut)
 
     def compare(self, data: HistData, refs: Sequence[HistData]) -> ComparisonResult:

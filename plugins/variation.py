@@ -97,7 +97,7 @@ class VariationScan:
     judged against a cut that makes a false flag from this test on a healthy run of the
     subsystem no likelier than ``alpha``: ``Phi^-1(1 - alpha / (2 n_tests))`` for the
     ``n_tests`` histograms the pipeline gives this test, and never below ``min_cut``.
-    ``pull_cut`` fixes the cut instead.
+    ``z_cut`` fixes the cut instead.
 
     Scores: ``max_pull`` (sigma, corrected, signed), ``raw_pull`` (the worst cell alone),
     ``cells``, ``deviation`` (worst cell: relative difference for counts, absolute for
@@ -113,7 +113,7 @@ class VariationScan:
     plot_kind: ClassVar[str] = "overlay"
     dims: ClassVar[tuple[int, ...]] = (1, 2)
 
-    pull_cut: float | None = None
+    z_cut: float | None = None
     alpha: float = 0.01
     n_tests: int = 1
     min_cut: float = 5.0
@@ -130,7 +130,7 @@ class VariationScan:
 
     def __post_init__(self) -> None:
         checks = {
-            "pull_cut": self.pull_cut is None or 0 < self.pull_cut < math.inf,
+            "z_cut": self.z_cut is None or 0 < self.z_cut < math.inf,
             "alpha": 0 < self.alpha < 1,
             "n_tests": isinstance(self.n_tests, int) and self.n_tests >= 1,
             "min_cut": 0 < self.min_cut < math.inf,
@@ -156,8 +156,8 @@ class VariationScan:
     @property
     def cut(self) -> float:
         """The sigma the look-elsewhere corrected deviation must exceed to be flagged."""
-        if self.pull_cut is not None:
-            return float(self.pull_cut)
+        if self.z_cut is not None:
+            return float(self.z_cut)
         return run_cut(self.alpha, self.n_tests, self.min_cut)
 
     def compare(self, data: HistData, refs: Sequence[HistData]) -> ComparisonResult:

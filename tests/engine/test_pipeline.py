@@ -48,3 +48,14 @@ def test_tests_with_a_run_level_cut_learn_how_many_histograms_they_judge(
 def test_n_tests_is_not_a_config_key(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="n_tests"):
         _sub(tmp_path, [{"path": "h", "comparators": ["variation_scan"], "n_tests": 5}])
+
+
+def test_autodqm_pull_cut_does_not_reach_the_calibrated_tests(tmp_path: Path) -> None:
+    reg = build_registry()
+    sub = _sub(tmp_path, [{"path": "h", "comparators": ["beta_binomial", "variation_scan"],
+                           "opts": ["pull_cut=3"], "pull_cut": 4}])  # fmt: skip
+    from engine.config import comparator_params
+
+    assert comparator_params(sub, sub.hists[0], "h", "beta_binomial", reg)["pull_cut"] == 3
+    assert "z_cut" not in comparator_params(sub, sub.hists[0], "h", "variation_scan", reg)
+    assert "pull_cut" not in comparator_params(sub, sub.hists[0], "h", "variation_scan", reg)

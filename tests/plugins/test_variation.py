@@ -106,7 +106,7 @@ def test_shift_flows_match_a_moved_histogram() -> None:
 
 def test_registered_and_checked() -> None:
     reg = build_registry()
-    assert isinstance(reg.build("variation_scan", {"pull_cut": 6}), VariationScan)
+    assert isinstance(reg.build("variation_scan", {"z_cut": 6}), VariationScan)
     with pytest.raises(ConfigError, match="bad alpha"):
         reg.build("variation_scan", {"alpha": 2})
     with pytest.raises(ConfigError, match="max_width"):
@@ -245,7 +245,7 @@ def test_the_cut_follows_the_number_of_histograms() -> None:
     assert few.status is Status.FLAGGED
     assert many.status is Status.OK
     assert f"≤ {many.scores['cut']:.2g} after look-elsewhere" in many.reason
-    assert _compare(data, runs[1:], pull_cut=3.0).scores["cut"] == 3.0
+    assert _compare(data, runs[1:], z_cut=3.0).scores["cut"] == 3.0
 
 
 def _eff(rng: np.random.Generator, eff: np.ndarray, entries: float, run: int) -> HistData:
