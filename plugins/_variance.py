@@ -38,7 +38,7 @@ class Normal:
     var_learned: FloatArray
     sigma: FloatArray
     prior: FloatArray
-    dof: float
+    dof: FloatArray | float
 
 
 def weighted_median(x: FloatArray, w: FloatArray) -> float:
@@ -55,16 +55,17 @@ def weighted_median(x: FloatArray, w: FloatArray) -> float:
 def shrink(
     raw: FloatArray, weight: FloatArray, layout: IntArray, n_layouts: int, n_ref: int,
     prior_dof: float, floor: float, fallback: float,
-) -> tuple[FloatArray, FloatArray, float]:  # fmt: skip
+) -> tuple[FloatArray, FloatArray, FloatArray]:  # fmt: skip
     """Per-cell variances shrunk towards their layout's pooled value (as limma does).
 
     ``v = (d0 v0 + d max(raw, 0)) / (d0 + d)`` with ``d = n_ref - 1`` degrees of freedom
     per cell and ``v0`` the ``weight``-weighted median of ``raw`` over the layout's cells
-    (``fallback`` when nothing can be learned, i.e. one reference); ``floor`` bounds both
-    from below.
+    (``fallback`` when nothing can be learned, i.e. one reference), but never below the
+    cell's own ``raw`` (then with its own ``d`` degrees of freedom): the median cell says
+    nothing about a noisy channel. ``floor`` bounds everything from below.
 
     Returns:
-        ``(v per cell, v0 per layout, degrees of freedom of v)``.
+        ``(v per cell, v0 per layout, degrees of freedom of v per cell)``.
     """
     d = float(n_ref - 1)
     prior = np.full(n_layouts, fallback)
@@ -74,7 +75,10 @@ def shrink(
             prior[k] = weighted_median(raw[sel], weight[sel])
     np.maximum(prior, floor, out=prior)
     v = (prior_dof * prior[layout] + d * np.maximum(raw, 0.0)) / (prior_dof + d)
-    return np.maximum(v, floor, out=v), prior, prior_dof + d
+    own = raw > v  # never below the cell's own estimate: the prior cannot hide a noisy cell
+    v = np.where(own, raw, v)
+    dof = np.where(own, max(d, 1.0), prior_dof + d)
+    return np.maximum(v, floor, out=v), prior, dof
 
 
 def learn_counts(
@@ -190,8 +194,9 @@ def tail_sigmas(
     if far.size:
         z, v, mu = out[far], var[far], normal.expected[far]
         share = normal.var_learned[far] / v
+        dof = np.broadcast_to(normal.dof, out.shape)[far]
         with np.errstate(divide="ignore"):
-            nu = np.clip(normal.dof / np.maximum(share * share, 1e-12), normal.dof, 1e9)
+            nu = np.clip(dof / np.maximum(share * share, 1e-12), dof, 1e9)
         p = special.stdtr(nu, -np.abs(z))
         if counts:
             small = mu < DISCRETE_BELOW

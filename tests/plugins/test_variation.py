@@ -184,12 +184,12 @@ def test_a_bin_that_always_moves_is_allowed_to_and_a_steady_one_is_not() -> None
     lam = np.full(60, 20000.0)
     data_noisy, data_steady = [], []
     for _ in range(20):
-        runs = _runs(rng, lam, 7, noisy={10: 0.3})
+        runs = _runs(rng, lam, 7, noisy={10: 0.5})
         d = runs[0].copy()
-        d[10] = lam[10] * 1.35  # within what bin 10 does from run to run
+        d[10] = lam[10] * 1.5  # within what bin 10 does from run to run
         data_noisy.append(_compare(d, runs[1:]).status)
         d = runs[0].copy()
-        d[40] = lam[40] * 1.15  # a steady bin 15 % high: far outside its normal spread
+        d[40] = lam[40] * 1.3  # a steady bin 30 % high: far outside its normal spread
         data_steady.append(_compare(d, runs[1:]).status)
     assert data_noisy.count(Status.FLAGGED) <= 2
     assert data_steady.count(Status.FLAGGED) == 20
@@ -276,3 +276,15 @@ def test_profiles_need_errors_in_the_references() -> None:
     res = VariationScan().compare(_eff(rng, eff, 500, 1), [plain])
     assert res.status is Status.SKIPPED
     assert "run 5: not a profile with errors" in res.reason
+
+
+def test_the_prior_never_hides_a_cell_that_the_references_show_is_noisy() -> None:
+    from plugins._variance import shrink
+
+    raw = np.array([1e-4, 2e-4, 0.0, 0.09])  # the last cell moves by 30 % between references
+    layout = np.zeros(4, dtype=np.intp)
+    v, prior, dof = shrink(raw, np.ones(4), layout, 1, 4, 4.0, 1e-6, 1e-6)
+    assert v[3] == pytest.approx(0.09)  # its own estimate, not pulled to the median
+    assert dof[3] == 3.0  # and as uncertain as three degrees of freedom make it
+    assert v[2] == pytest.approx((4 * prior[0] + 0) / 7)
+    assert dof[2] == 7.0
