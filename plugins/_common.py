@@ -75,6 +75,16 @@ def usable_refs(data: HistData, refs: Sequence[HistData]) -> tuple[list[HistData
     return keep, dropped
 
 
+def has_profile_errors(h: HistData) -> bool:
+    """A profile with per-bin entries and errors on its means, all of its shape."""
+    return (
+        h.is_profile
+        and h.bin_entries is not None
+        and h.variances is not None
+        and h.bin_entries.shape == h.values.shape == h.variances.shape
+    )
+
+
 def no_reference_reason(dropped: Sequence[str]) -> str:
     """Reason text for a comparison that has no usable reference."""
     if not dropped:

@@ -5,6 +5,7 @@ and calibrated tail probabilities for the data's deviation from it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -244,3 +245,30 @@ def run_cut(alpha: float, n_tests: int, floor: float) -> float:
     """The sigma a test must exceed so that a healthy run of ``n_tests`` such tests has a
     false flag with probability at most ``alpha`` (Bonferroni), but never below ``floor``."""
     return max(floor, float(-special.ndtri(alpha / (2.0 * max(n_tests, 1)))))
+
+
+class RunLevelCut:
+    """The cut of the calibrated tests, for dataclasses with the fields ``z_cut``
+    (fixed cut or None), ``alpha``, ``n_tests`` and ``min_cut`` (see :func:`run_cut`)."""
+
+    __slots__ = ()
+    z_cut: float | None
+    alpha: float
+    n_tests: int
+    min_cut: float
+
+    @property
+    def cut(self) -> float:
+        """The sigma the look-elsewhere corrected deviation must exceed to be flagged."""
+        if self.z_cut is not None:
+            return float(self.z_cut)
+        return run_cut(self.alpha, self.n_tests, self.min_cut)
+
+    def cut_checks(self) -> dict[str, bool]:
+        """Whether each of the four fields has a usable value."""
+        return {
+            "z_cut": self.z_cut is None or 0 < self.z_cut < math.inf,
+            "alpha": 0 < self.alpha < 1,
+            "n_tests": isinstance(self.n_tests, int) and self.n_tests >= 1,
+            "min_cut": 0 < self.min_cut < math.inf,
+        }

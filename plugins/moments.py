@@ -13,7 +13,7 @@ import numpy as np
 
 from engine.types import ComparisonResult, FloatArray, HistData, Status
 from plugins._common import no_reference_reason, result, skipped, too_few_entries, usable_refs
-from plugins._variance import learn_means, lookelsewhere, run_cut, tail_sigmas
+from plugins._variance import RunLevelCut, learn_means, lookelsewhere, tail_sigmas
 from plugins.multiscale import _clean, _signed
 
 #: Shrinkage weight towards the (single) cell's own value: none, so the degrees of
@@ -39,7 +39,7 @@ def _moments(counts: FloatArray, centres: FloatArray) -> tuple[float, float, flo
 
 
 @dataclass(frozen=True, slots=True)
-class Moments:
+class Moments(RunLevelCut):
     """Mean and RMS of a 1D histogram against the references' and their jitter.
 
     The data's mean and ``ln RMS`` (over the histogram's bins, at bin centres) are
@@ -75,10 +75,7 @@ class Moments:
 
     def __post_init__(self) -> None:
         checks = {
-            "z_cut": self.z_cut is None or 0 < self.z_cut < math.inf,
-            "alpha": 0 < self.alpha < 1,
-            "n_tests": isinstance(self.n_tests, int) and self.n_tests >= 1,
-            "min_cut": 0 < self.min_cut < math.inf,
+            **self.cut_checks(),
             "min_entries": self.min_entries >= 0,
             "mean_tol": 0 < self.mean_tol < math.inf,
             "width_tol": 0 < self.width_tol < math.inf,
@@ -87,13 +84,6 @@ class Moments:
             if not ok:
                 msg = f"moments: bad {key} {getattr(self, key)!r}"
                 raise ValueError(msg)
-
-    @property
-    def cut(self) -> float:
-        """The sigma the corrected deviation must exceed to be flagged."""
-        if self.z_cut is not None:
-            return float(self.z_cut)
-        return run_cut(self.alpha, self.n_tests, self.min_cut)
 
     def compare(self, data: HistData, refs: Sequence[HistData]) -> ComparisonResult:
         """Judge ``data`` against ``refs``; see the class docstring for the scores."""

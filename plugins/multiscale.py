@@ -141,6 +141,16 @@ def cells(shape: tuple[int, ...], max_width: int = 64, max_block: int = 8,
     return out
 
 
+def check_cell_sizes(comparator: str, max_width: int, max_block: int) -> None:
+    """Raise ``ValueError`` unless the widest segment and block allow any cell at all."""
+    if max_width < 2 or max_block < 1:
+        msg = (
+            f"{comparator}: expected max_width >= 2 and max_block >= 1 (bins), found "
+            f"max_width={max_width!r}, max_block={max_block!r}"
+        )
+        raise ValueError(msg)
+
+
 def cell_sums(counts: FloatArray, grid: Cells) -> FloatArray:
     """Sums of ``counts`` (``(m, nx, ny)``) over every cell, shape ``(m, nCells)``.
 
@@ -245,12 +255,7 @@ class RegionScan:
                 f"tol={self.tol!r}, min_entries={self.min_entries!r}"
             )
             raise ValueError(msg)
-        if self.max_width < 2 or self.max_block < 1:
-            msg = (
-                f"region_scan: expected max_width >= 2 and max_block >= 1 (bins), found "
-                f"max_width={self.max_width!r}, max_block={self.max_block!r}"
-            )
-            raise ValueError(msg)
+        check_cell_sizes(self.name, self.max_width, self.max_block)
 
     def compare(self, data: HistData, refs: Sequence[HistData]) -> ComparisonResult:
         """Judge ``data`` against ``refs``; see the class docstring for the scores."""

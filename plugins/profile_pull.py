@@ -9,20 +9,18 @@ from typing import ClassVar
 import numpy as np
 
 from engine.types import ComparisonResult, HistData, Status
-from plugins._common import no_reference_reason, result, skipped, too_few_entries, usable_refs
+from plugins._common import (
+    has_profile_errors,
+    no_reference_reason,
+    result,
+    skipped,
+    too_few_entries,
+    usable_refs,
+)
 from plugins.pull_values import bin_location
 
 #: Pulls beyond this are clipped, so that chi2 stays finite (any such pull is flagged).
 _PULL_LIMIT = 1e100
-
-
-def _has_errors(h: HistData) -> bool:
-    return (
-        h.is_profile
-        and h.bin_entries is not None
-        and h.variances is not None
-        and h.bin_entries.shape == h.values.shape == h.variances.shape
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +75,13 @@ class ProfilePull:
         if not data.is_profile:
             reason = f"profile_pull needs a TProfile/TProfile2D, got {data.kind}"
             return skipped(self.name, data, reason)
-        if not _has_errors(data):
+        if not has_profile_errors(data):
             return skipped(self.name, data, "profile without per-bin entries or errors")
-        with_errors = [r for r in refs if _has_errors(r)]
+        with_errors = [r for r in refs if has_profile_errors(r)]
         dropped = [
             f"run {r.run}: not a profile with per-bin entries and errors"
             for r in refs
-            if not _has_errors(r)
+            if not has_profile_errors(r)
         ]
         usable, more = usable_refs(data, with_errors)
         if not usable:

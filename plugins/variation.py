@@ -13,18 +13,31 @@ from typing import ClassVar
 import numpy as np
 
 from engine.types import ComparisonResult, FloatArray, HistData, Status
-from plugins._common import no_reference_reason, result, skipped, too_few_entries, usable_refs
-from plugins._variance import Normal, learn_counts, learn_means, lookelsewhere, run_cut, tail_sigmas
-from plugins.multiscale import Cells, _clean, _range_text, _signed, cell_sums, cells
-
-
-def _has_means(h: HistData) -> bool:
-    return (
-        h.is_profile
-        and h.bin_entries is not None
-        and h.variances is not None
-        and h.bin_entries.shape == h.values.shape == h.variances.shape
-    )
+from plugins._common import (
+    has_profile_errors,
+    no_reference_reason,
+    result,
+    skipped,
+    too_few_entries,
+    usable_refs,
+)
+from plugins._variance import (
+    Normal,
+    RunLevelCut,
+    learn_counts,
+    learn_means,
+    lookelsewhere,
+    tail_sigmas,
+)
+from plugins.multiscale import (
+    Cells,
+    _clean,
+    _range_text,
+    _signed,
+    cell_sums,
+    cells,
+    check_cell_sizes,
+)
 
 
 def shift_flows(density: FloatArray, grid: Cells, axes: Sequence[int]) -> FloatArray:
@@ -65,7 +78,7 @@ class _Scan:
 
 
 @dataclass(frozen=True, slots=True)
-class VariationScan:
+class VariationScan(RunLevelCut):
     """Bins and regions outside the normal run-to-run variation learned from references.
 
     Every bin, and data and references summed into the cells of
@@ -130,10 +143,7 @@ class VariationScan:
 
     def __post_init__(self) -> None:
         checks = {
-            "z_cut": self.z_cut is None or 0 < self.z_cut < math.inf,
-            "alpha": 0 < self.alpha < 1,
-            "n_tests": isinstance(self.n_tests, int) and self.n_tests >= 1,
-            "min_cut": 0 < self.min_cut < math.inf,
+            **self.cut_checks(),
             "prior_dof": 0 < self.prior_dof < math.inf,
             "floor": 0 <= self.floor < math.inf,
             "shift_tol": 0 <= self.shift_tol < math.inf,
@@ -146,26 +156,14 @@ class VariationScan:
             if not ok:
                 msg = f"variation_scan: bad {key} {getattr(self, key)!r}"
                 raise ValueError(msg)
-        if self.max_width < 2 or self.max_block < 1:
-            msg = (
-                f"variation_scan: expected max_width >= 2 and max_block >= 1 (bins), found "
-                f"max_width={self.max_width!r}, max_block={self.max_block!r}"
-            )
-            raise ValueError(msg)
-
-    @property
-    def cut(self) -> float:
-        """The sigma the look-elsewhere corrected deviation must exceed to be flagged."""
-        if self.z_cut is not None:
-            return float(self.z_cut)
-        return run_cut(self.alpha, self.n_tests, self.min_cut)
+        check_cell_sizes(self.name, self.max_width, self.max_block)
 
     def compare(self, data: HistData, refs: Sequence[HistData]) -> ComparisonResult:
         """Judge ``data`` against ``refs``; see the class docstring for the scores."""
-        means = _has_means(data)
-        kept, dropped = usable_refs(data, [r for r in refs if _has_means(r) or not means])
+        means = has_profile_errors(data)
+        kept, dropped = usable_refs(data, [r for r in refs if has_profile_errors(r) or not means])
         dropped += [f"run {r.run}: not a profile with errors" for r in refs
-                    if means and not _has_means(r)]  # fmt: skip
+                    if means and not has_profile_errors(r)]  # fmt: skip
         d = _clean(data.counts)
         r = _clean(np.stack([x.counts for x in kept])) if kept else np.zeros((0, *d.shape))
         filled = r.reshape(r.shape[0], d.size).sum(axis=1) > 0
