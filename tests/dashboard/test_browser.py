@@ -178,10 +178,11 @@ def test_click_from_the_overview_to_a_run_and_a_subsystem(tab: Tab, shots: list[
     tab.page.locator("h1 a[href='/run/357102']").click()
     expect(tab.page).to_have_url(tab.base + "/run/357102")
     expect(tab.page.locator("#run-summary")).to_contain_text("the 2 latest certified runs before")
+    expect(tab.page.locator("#run-outliers")).to_contain_text("flagged/hCSC2")
     shoot(tab, shots, "run")
     tab.page.get_by_role("link", name="Alerts").first.click()
     expect(tab.page).to_have_url(tab.base + "/alerts")
-    expect(tab.page.locator("table")).to_contain_text("run 357102 · CSC")
+    expect(tab.page.locator("#alerts-list table")).to_contain_text("run 357102 · CSC")
     shoot(tab, shots, "alerts")
     tab.check()
 
