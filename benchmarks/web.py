@@ -125,6 +125,7 @@ def main() -> int:
         "page /run/abc (bad run)": route("/run/abc"),
         f"page /run/{last}/BIG/nope (unknown histogram)": route(f"/run/{last}/BIG/nope"),
         f"API /runs/{last}/BIG csv": lambda: c.get(f"/api/v1/runs/{last}/BIG?format=csv"),
+        f"API /outliers/{last} (6,000 results)": lambda: c.get(f"/api/v1/outliers/{last}"),
     }  # fmt: skip
     worst = 0.0
     print(f"{'case':48s} {'p50 ms':>8s} {'p95 ms':>8s}")
