@@ -75,6 +75,7 @@ class _Scan:
     observed: FloatArray
     normal: Normal
     unit: str  # "entries" (counts) or "mean"
+    floor: float  # the smallest spread allowed (same units as normal.sigma)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +205,7 @@ class VariationScan(RunLevelCut):
                               known=known)  # fmt: skip
         used = sums.sum(axis=0) > 0
         z = np.where(used, tail_sigmas(sums[0], normal, counts=True), 0.0)
-        return _Scan(z, used, sums[0], normal, "entries")
+        return _Scan(z, used, sums[0], normal, "entries", self.floor)
 
     def _means(self, data: HistData, refs: Sequence[HistData], grid: Cells) -> _Scan:
         hists = [data, *refs]
@@ -225,7 +226,7 @@ class VariationScan(RunLevelCut):
                              fallback=self.mean_tol * scale)  # fmt: skip
         used = ok[0] & ok[1:].any(axis=0)
         z = tail_sigmas(mean[0], normal, counts=False, extra_var=err2[0])
-        return _Scan(np.where(used, z, 0.0), used, mean[0], normal, "mean")
+        return _Scan(np.where(used, z, 0.0), used, mean[0], normal, "mean", self.mean_tol * scale)
 
     def _judge(self, data: HistData, scan: _Scan, grid: Cells, runs: list[int],
                notes: list[str]) -> ComparisonResult:  # fmt: skip
@@ -254,28 +255,30 @@ class VariationScan(RunLevelCut):
             what = (f"hold{'' if plural else 's'} {obs:,.0f} entries where "
                     f"{exp:,.0f} ± {math.sqrt(float(nrm.var[worst])):,.0f} are normal "
                     f"({dev:+.0%})")  # fmt: skip
-            spread = f"±{sd:.1%}"
+            spread_txt = f"±{sd:.1%}"
         else:
             what = (f"{'have' if plural else 'has'} mean {obs:.4g} where {exp:.4g} ± "
                     f"{math.sqrt(float(nrm.var[worst])):.2g} is normal")  # fmt: skip
-            spread = f"±{sd:.2g}"
+            spread_txt = f"±{sd:.2g}"
         refs_txt = f"run{'s' if len(runs) > 1 else ''} {', '.join(map(str, runs))}"
+        at_floor = sd <= scan.floor * (1.0 + 1e-9)
+        how = "(the floor: the references vary less) from" if at_floor else "learned from"
         reason = (
             f"bin{plural} {where} ({grid.names[k]}) {what}: {_signed(max_pull)}\u03c3 "
             f"{'>' if bad else '≤'} {cut:.2g} after look-elsewhere over {n_cells:,} cells "
             f"({_signed(float(scan.z[worst]))}\u03c3 alone); normal run-to-run spread "
-            f"{spread} learned from {refs_txt}"
+            f"{spread_txt} {how} {refs_txt}"
         )
         singles = grid.layout == 0
         shape = data.values.shape
         region = np.zeros(grid.shape)
         region[x0:x1, y0:y1] = 1.0
-        centre, spread = (
+        centre, band = (
             nrm.expected[singles].reshape(shape),
             np.sqrt(nrm.var[singles]).reshape(shape),
         )
         names = ("expected", "band") if counts else ("ref_mean", "ref_error")
-        arrays = {"pulls": scan.z[singles].reshape(shape), names[0]: centre, names[1]: spread,
+        arrays = {"pulls": scan.z[singles].reshape(shape), names[0]: centre, names[1]: band,
                   "region": region.reshape(shape)}  # fmt: skip
         scores = {"max_pull": max_pull, "raw_pull": float(scan.z[worst]),
                   "cells": float(n_cells), "deviation": dev, "spread": sd, "cut": cut}  # fmt: skip
