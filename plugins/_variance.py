@@ -247,15 +247,17 @@ def run_cut(alpha: float, n_tests: int, floor: float) -> float:
     return max(floor, float(-special.ndtri(alpha / (2.0 * max(n_tests, 1)))))
 
 
+@dataclass(frozen=True, slots=True)
 class RunLevelCut:
-    """The cut of the calibrated tests, for dataclasses with the fields ``z_cut``
-    (fixed cut or None), ``alpha``, ``n_tests`` and ``min_cut`` (see :func:`run_cut`)."""
+    """The cut of the calibrated tests (their first four parameters; see :func:`run_cut`):
+    ``z_cut`` fixes it (sigma); else ``alpha``, the false-flag probability per healthy
+    subsystem-run, over ``n_tests`` histograms (set by the pipeline), never below
+    ``min_cut`` sigma."""
 
-    __slots__ = ()
-    z_cut: float | None
-    alpha: float
-    n_tests: int
-    min_cut: float
+    z_cut: float | None = None
+    alpha: float = 0.01
+    n_tests: int = 1
+    min_cut: float = 5.0
 
     @property
     def cut(self) -> float:

@@ -65,10 +65,6 @@ class Moments(RunLevelCut):
     plot_kind: ClassVar[str] = "overlay"
     dims: ClassVar[tuple[int, ...]] = (1,)
 
-    z_cut: float | None = None
-    alpha: float = 0.01
-    n_tests: int = 1
-    min_cut: float = 5.0
     min_entries: float = 1000
     mean_tol: float = 0.01
     width_tol: float = 0.01

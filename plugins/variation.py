@@ -127,10 +127,6 @@ class VariationScan(RunLevelCut):
     plot_kind: ClassVar[str] = "overlay"
     dims: ClassVar[tuple[int, ...]] = (1, 2)
 
-    z_cut: float | None = None
-    alpha: float = 0.01
-    n_tests: int = 1
-    min_cut: float = 5.0
     min_entries: float = 1
     min_bin_entries: float = 10
     prior_dof: float = 4.0
