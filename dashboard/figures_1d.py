@@ -49,9 +49,10 @@ def overlay_1d(
 
     Top row: each reference as a thin step line ("ref 357100", legend group
     "references"), the comparator's expected histogram (``ref_weighted``, ``ref`` or
-    ``expected``) dashed, with its ``band`` (the normal range) shaded when given, the data as a step histogram with error bars. Bottom row: the pulls as bars
-    on a ±``pull_cap`` diverging colour scale, dashed lines at ±``pull_cut``. Counts are
-    what counting tests compare (a profile's per-bin entries).
+    ``expected``) dashed, with its ``band`` (the normal range) shaded when given, the
+    data as a step histogram with error bars. Bottom row: the pulls as bars on a
+    ±``pull_cap`` diverging colour scale, dashed lines at ±``pull_cut``. Counts are what
+    counting tests compare (a profile's per-bin entries).
 
     Args:
         data: The 1D histogram of the data run.

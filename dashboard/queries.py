@@ -71,9 +71,12 @@ def require_report(state: AppState, run: int, subsystem: str) -> SubsystemRecord
     return record
 
 
-def run_reports(state: AppState, run: int) -> dict[str, SubsystemRecord]:
-    """Every stored subsystem report of ``run`` (404 with a hint when it has none)."""
-    summary = require_run(state, run)
+def run_reports(
+    state: AppState, run: int, summary: Mapping[str, Any] | None = None
+) -> dict[str, SubsystemRecord]:
+    """Every stored subsystem report of ``run`` (404 with a hint when it has none);
+    ``summary``: the run's summary when the caller has already read it."""
+    summary = require_run(state, run) if summary is None else summary
     reports = {sub: state.store.get_report(run, sub) for sub in sorted(summary)}
     return {sub: r for sub, r in reports.items() if r is not None}
 

@@ -80,11 +80,12 @@ def combine(subsystem: str, results: Sequence[ComparisonResult]) -> HistogramVer
     flagged = [r for r in judged if r.status is Status.FLAGGED]
     seen = {r.status for r in results}
     status = next(s for s in _PRECEDENCE if s in seen)
-    severity = max((_score(r) for r in judged), default=0.0)
     if status in (Status.FLAGGED, Status.OK):
         lead = max(flagged or judged, key=_score)
+        severity = _score(lead)
     else:  # the test that failed, or the one that skipped it
         lead = next(r for r in results if r.status is status)
+        severity = max((_score(r) for r in judged), default=0.0)
     return HistogramVerdict(
         subsystem=subsystem,
         path=results[0].path,

@@ -77,7 +77,7 @@ def layout_run(run: str | None = None, **_query: Any) -> html.Div:
                 "yes (config changed)" if entry.get("stale") else "no",
             ]
         )
-    reports = queries.run_reports(st, number)
+    reports = queries.run_reports(st, number, summary)
     reasons = [html.Li([html.Strong(f"{sub}: "), r.reference_reason])
                for sub, r in reports.items() if r.reference_reason]  # fmt: skip
     worst = queries.run_outliers(reports)
