@@ -1,4 +1,4 @@
-# autodqm: the engine and CLI (the web dashboard and scheduler processes join when they land).
+# autodqm: the engine, the scheduler and the dashboard (the demo runs all three in one process).
 # Build: docker build -t autodqm .      Run the demo: docker run --rm autodqm demo
 FROM python:3.11-slim
 

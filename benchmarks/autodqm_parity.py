@@ -23,10 +23,10 @@ references with edge cases (see ``autodqm_parity_data.py``); demo data works as 
 
     python benchmarks/autodqm_parity.py --make-data /tmp/parity
     python benchmarks/autodqm_parity.py --autodqm /tmp/AutoDQM \
-        --config tests/data/autodqm_configs/CSC.json \
+        --config ../shared/autodqm-config/CSC.json \
         --data /tmp/parity/DQM_V0001_R000362760__parity.root \
         --refs /tmp/parity/DQM_V0001_R000362{695,696,698,720}__parity.root [--json]
-    # the same with --config tests/data/autodqm_configs/RPC.json; or, on demo data:
+    # the same with --config ../shared/autodqm-config/RPC.json; or, on demo data:
     python -m engine.cli demo-data /tmp/demo --runs 8 --subsystems CSC RPC
     python benchmarks/autodqm_parity.py --autodqm /tmp/AutoDQM --config ... \
         --data <a run's DQM_V0001_R000*.root under /tmp/demo> --refs <four other runs>

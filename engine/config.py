@@ -123,6 +123,10 @@ def _load(path: Path, registry: Registry) -> tuple[SubsystemConfig | None, list[
         return None, [
             f"{path}: expected a JSON object at the top level, found {type(raw).__name__}"
         ]
+    if "OnlineDataMap" in raw and "hists" not in raw:
+        return None, [
+            f"{path}: not a subsystem config: AutoDQM's map of online directories (OnlineDataMap)"
+        ]
     sub = _parse(path, raw, registry, probs)
     if sub is not None and not probs.lines:
         _check_builds(sub, registry, probs)

@@ -223,10 +223,16 @@ def _runs(uses: Sequence[str]) -> str:
 
 
 def check_fit_params(value: Any, where: str, probs: Problems) -> tuple[float, float] | None:
-    """``[a, b]`` of a ``thresholds_fit`` cut ``a/nRef + b**2``."""
-    if not (isinstance(value, list) and len(value) == 2 and all(is_number(v) for v in value)):
+    """``[a, b]`` of a ``thresholds_fit`` cut ``a/nRef + b**2``.
+
+    AutoDQM's own configs sometimes give more numbers (``[7, 7, 0.2]``); AutoDQM uses the
+    first two and ignores the rest, and so does this.
+    """
+    if not (isinstance(value, list) and len(value) >= 2 and all(is_number(v) for v in value)):
         probs.add(
-            where, f"expected two numbers [a, b] for the cut a/nRef + b², found {show(value)}"
+            where,
+            f"expected two numbers [a, b] for the cut a/nRef + b² (AutoDQM ignores any "
+            f"further numbers), found {show(value)}",
         )
         return None
     return (float(value[0]), float(value[1]))

@@ -57,3 +57,38 @@ def test_readme_comparator_example_works() -> None:
 
     assert comp.compare(hist(20, 2), [hist(20, 1)]).status is Status.OK
     assert comp.compare(hist(25, 2), [hist(20, 1)]).status is Status.FLAGGED
+
+
+def test_readme_example_commands_work_in_order_on_the_demos_data(tmp_path: Path) -> None:
+    """The compare example runs on the data ``autodqm demo`` makes, and demo-data keeps it."""
+    import os
+    import subprocess
+    import sys
+
+    from engine.demo import DemoOptions, generate
+
+    # What `autodqm demo` generates into var/demo (its first 12 runs hold the example's).
+    generate(tmp_path / "var" / "demo", DemoOptions(runs=12, seed=1), jobs=2)
+    block = next(b for b in README.split("```")[1::2] if "autodqm compare $d/" in b)
+    bindir = Path(sys.executable).parent  # the environment's `autodqm` console script
+    assert (bindir / "autodqm").is_file()
+    env = {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run(
+        ["bash", "-euc", block], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "357119" in done.stdout
+    for run in (357102, 357106, 357111, 357117):
+        assert str(run) in done.stdout
+    before = sorted(p.name for p in (tmp_path / "var" / "demo").rglob("*.root"))
+    again = subprocess.run(
+        ["autodqm", "demo-data", "var/demo"], cwd=tmp_path, env=env,
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert again.returncode == 2
+    assert (
+        "already holds a demo data set of 12 runs (357102\N{EN DASH}357143), seed 1" in again.stderr
+    )
+    assert "--force" in again.stderr
+    assert sorted(p.name for p in (tmp_path / "var" / "demo").rglob("*.root")) == before

@@ -11,7 +11,6 @@ for every subsystem, prints what looks wrong and exits.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import logging
 import signal
@@ -24,10 +23,19 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+import waitress
+
 from engine.certification import load_golden
 from engine.config import SubsystemConfig, find_subsystem, load_subsystem
 from engine.demo import DemoOptions, generate, names
-from engine.demo.live import certified_count, certify_next, seed_golden, service_dir
+from engine.demo.generate import MANIFEST
+from engine.demo.live import (
+    certified_count,
+    certify_next,
+    follow_data_set,
+    seed_golden,
+    service_dir,
+)
 from engine.demo.live import write_service_config as write_demo_config
 from engine.demo.runs import SAMPLE, SERIES
 from engine.errors import DQMError
@@ -50,7 +58,6 @@ HELP = (
     "sample runs (generated if absent) certified over time, the scheduler and the dashboard "
     "in one process (--once: compare every certified run, print and exit)"
 )
-MARKER = "demo-data.json"
 logger = logging.getLogger(__name__)
 
 
@@ -102,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     if args.interval <= 0:
         msg = f"--interval: expected a positive number of seconds, found {args.interval!r}"
         raise DQMError(msg)
-    if not (out / MARKER).exists():
+    if not (out / MANIFEST).exists():
         summary = generate(out, DemoOptions(runs=args.runs, seed=args.seed))
         sys.stderr.write(
             f"generated {summary.runs} runs ({summary.histograms} histograms, "
@@ -164,6 +171,8 @@ def run_live(args: argparse.Namespace, settings: Settings, out: Path) -> int:
     """The service and the dashboard over the sample data until Ctrl-C or SIGTERM."""
     url = f"http://{args.host}:{args.port}"
     svc = service_dir(out)
+    if follow_data_set(svc, out):
+        sys.stderr.write(f"{out} was replaced since the last start: a new store in {svc.cache}\n")
     write_demo_config(
         svc,
         out,
@@ -205,7 +214,7 @@ def run_live(args: argparse.Namespace, settings: Settings, out: Path) -> int:
     sys.stdout.flush()
     scheduler.start()
     try:
-        _serve(app, server, args.host, args.port)
+        _serve(server)
     finally:
         logger.info("demo: stopping the scheduler after the jobs in progress")
         service.stop()
@@ -219,7 +228,7 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def _listen(app: Any, host: str, port: int) -> Any:
-    """A waitress server listening on ``host:port`` (None without waitress).
+    """A waitress (production WSGI) server listening on ``host:port``.
 
     Raises:
         DQMError: the address cannot be listened on (port in use, unknown host).
@@ -230,21 +239,13 @@ def _listen(app: Any, host: str, port: int) -> Any:
     except OSError as err:
         msg = f"cannot listen on {host}:{port} ({err.strerror or err}); pass another --port/--host"
         raise DQMError(msg) from err
-    if importlib.util.find_spec("waitress") is None:
-        return None
-    import waitress
-
     return waitress.create_server(app.server, host=host, port=port, threads=8)
 
 
-def _serve(app: Any, server: Any, host: str, port: int) -> None:
-    """Serve until SIGINT/SIGTERM (``server`` from :func:`_listen`, else Flask's server)."""
+def _serve(server: Any) -> None:
+    """Serve until SIGINT/SIGTERM (``server`` from :func:`_listen`)."""
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        if server is None:
-            logger.warning("waitress is not installed: using Flask's development server")
-            app.run(host=host, port=port, debug=False)
-            return
         try:
             server.run()  # returns on KeyboardInterrupt (SIGINT, or SIGTERM above)
         finally:

@@ -6,9 +6,12 @@ import argparse
 import logging
 import os
 import sys
+from pathlib import Path
 
 from engine.demo import DemoOptions, generate, names
 from engine.demo.catalog import DemoError
+from engine.demo.generate import MANIFEST, describe_existing
+from engine.demo.live import service_dir
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="worker processes (default: up to 2)",
     )
     parser.add_argument(
-        "--force", action="store_true", help="write into a non-empty directory that is not a demo"
+        "--force",
+        action="store_true",
+        help="replace an existing demo data set in OUT, or write into a non-empty directory "
+        "that is not one (an existing data set is never replaced without it)",
     )
 
 
@@ -78,7 +84,13 @@ def run(args: argparse.Namespace) -> int:
         failure_fraction=args.failure_fraction,
         noisy_channels=args.noisy_channels,
     )
-    summary = generate(args.out, options, jobs=args.jobs, force=args.force)
+    out = Path(args.out)
+    if args.force and (out / MANIFEST).is_file():
+        svc = service_dir(out).directory
+        store = (f"; `autodqm demo` will start a new results store in {svc} (it holds results "
+                 "of the replaced data)" if svc.is_dir() else "")  # fmt: skip
+        sys.stderr.write(f"{out}: replacing {describe_existing(out)}{store}\n")
+    summary = generate(out, options, jobs=args.jobs, force=args.force)
     sys.stdout.write(
         f"{summary.out}: {summary.runs} runs, {summary.histograms} histograms, "
         f"{summary.failures} injected failures in {summary.seconds:.1f} s\n"

@@ -16,6 +16,7 @@ from typing import Any
 from engine.certification import SourceCertification
 from engine.commands._source_args import add_source_arguments, certified_runs, source_from_args
 from engine.config import SubsystemConfig, find_subsystem, load_subsystem
+from engine.demo.generate import MANIFEST
 from engine.demo.runs import SAMPLE, SERIES
 from engine.errors import ConfigError, DQMError
 from engine.references import POLICIES, Policy, RefChoice, policy_from_config
@@ -26,8 +27,6 @@ from engine.sources.base import RunFile, Source
 
 NAME = "refs"
 HELP = "show the reference runs a policy chooses for a run, and why"
-#: Written by ``autodqm demo-data``; its directory holds Run2022/SingleMuon.
-DEMO_MARKER = "demo-data.json"
 
 
 def _positive(text: str, what: str = "a positive integer") -> int:
@@ -87,7 +86,7 @@ def dataset_of(args: argparse.Namespace, sub: SubsystemConfig) -> tuple[str, str
             raise ConfigError(msg)
         return args.series or series, args.sample or sample
     data_dir = _data_dir(args)
-    if data_dir is not None and (data_dir / DEMO_MARKER).is_file():
+    if data_dir is not None and (data_dir / MANIFEST).is_file():  # a demo: Run2022/SingleMuon
         return args.series or SERIES, args.sample or SAMPLE
     msg = (
         f"no dataset for {sub.name}: give --series and --sample, or set "

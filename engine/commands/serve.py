@@ -1,18 +1,18 @@
 """Engine layer: ``autodqm serve --config FILE`` — the dashboard over the results store.
 
-Serves with waitress when it is installed, else with Flask's development server (with a
-warning). The dashboard (dash) is imported inside :func:`run`, never at import time, so
-the engine stays free of the web stack. In production use gunicorn on
-``dashboard.wsgi:server`` with ``AUTODQM_CONFIG=FILE``.
+Serves with waitress, a production WSGI server (a runtime dependency). The dashboard (dash) is imported inside :func:`run`, never at import time, so
+the engine stays free of the web stack. For several worker
+processes use gunicorn (``pip install 'autodqm[deploy]'``) on ``dashboard.wsgi:server``
+with ``AUTODQM_CONFIG=FILE``.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
-import logging
 import sys
 from pathlib import Path
+
+import waitress
 
 from engine.registry import build_registry
 from engine.service_config import load_service_config
@@ -21,7 +21,6 @@ from engine.store import open_store
 
 NAME = "serve"
 HELP = "serve the dashboard and the REST API (default http://127.0.0.1:8050)"
-logger = logging.getLogger(__name__)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -41,11 +40,5 @@ def run(args: argparse.Namespace) -> int:
     app = create_app(config, store, registry=registry)
     url = f"http://{args.host}:{args.port}/"
     sys.stderr.write(f"autodqm dashboard on {url} (store {config.storage.cache_dir})\n")
-    if importlib.util.find_spec("waitress") is not None:
-        import waitress
-
-        waitress.serve(app.server, host=args.host, port=args.port, threads=args.threads)
-    else:
-        logger.warning("waitress is not installed: using Flask's development server")
-        app.run(host=args.host, port=args.port, debug=False)
+    waitress.serve(app.server, host=args.host, port=args.port, threads=args.threads)
     return 0

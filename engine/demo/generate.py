@@ -206,6 +206,19 @@ def write_run(out: Path, p: DemoPlan, index: int) -> tuple[Path, int]:
     return path, len(hists)
 
 
+def describe_existing(out: Path) -> str:
+    """What the demo data set in ``out`` holds, in words (from its manifest and runs.json)."""
+    try:
+        manifest = json.loads((out / MANIFEST).read_text())
+        numbers = [int(r["run"]) for r in json.loads((out / "runs.json").read_text())]
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"a demo data set ({MANIFEST} present)"
+    span = f"{min(numbers)}\N{EN DASH}{max(numbers)}" if numbers else "none"
+    subsystems = ", ".join(str(n) for n in manifest.get("subsystems", ()))
+    return (f"a demo data set of {len(numbers)} runs ({span}), seed {manifest.get('seed')}, "
+            f"subsystems {subsystems}")  # fmt: skip
+
+
 def _prepare(out: Path, force: bool) -> None:
     if out.exists() and not out.is_dir():
         msg = f"output {str(out)!r} is a file; give a directory (new, empty or a previous demo)"
@@ -213,7 +226,11 @@ def _prepare(out: Path, force: bool) -> None:
     if not out.exists() or not any(out.iterdir()):
         out.mkdir(parents=True, exist_ok=True)
         return
-    if (out / MANIFEST).is_file():  # a previous demo: replace what it wrote
+    if (out / MANIFEST).is_file():
+        if not force:
+            msg = (f"{str(out)!r} already holds {describe_existing(out)}; it is kept. Pass "
+                   "--force to replace it, or give another directory")  # fmt: skip
+            raise DemoError(msg)
         shutil.rmtree(out / "OfflineData", ignore_errors=True)
         for name in OUTPUTS:
             (out / name).unlink(missing_ok=True)
@@ -232,10 +249,11 @@ def generate(out: str | Path, options: DemoOptions, *, jobs: int = 2,
     """Write the demo directory: DQM files, ``golden.json``, ``truth.json``, ``runs.json``.
 
     Args:
-        out: Output directory (created; must be empty or a previous demo unless ``force``).
+        out: Output directory (created; must be new or empty unless ``force``).
         options: Runs, seed, subsystems, failure fraction.
         jobs: Worker processes for sampling/writing (1 = in this process).
-        force: Write into a non-empty directory that is not a previous demo.
+        force: Replace a previous demo data set in ``out``, or write into a non-empty
+            directory that is not one (its other files are kept).
 
     Raises:
         DemoError: Bad options or an unusable output directory.

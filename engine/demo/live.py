@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from engine.certification import load_golden
 from engine.demo.catalog import names
+from engine.demo.generate import MANIFEST
 from engine.demo.runs import SAMPLE, SERIES
 
 logger = logging.getLogger(__name__)
@@ -25,6 +27,7 @@ __all__ = [
     "DemoService",
     "certified_count",
     "certify_next",
+    "follow_data_set",
     "seed_golden",
     "service_dir",
     "write_service_config",
@@ -52,11 +55,39 @@ class DemoService:
     def cache(self) -> Path:
         return self.directory / "cache"
 
+    @property
+    def data_set(self) -> Path:
+        """A copy of the sample data's manifest: which data set the store's results are of."""
+        return self.directory / "data-set.json"
+
 
 def service_dir(data_dir: Path) -> DemoService:
     """The service directory of a sample data directory: ``<data_dir>-service`` beside it."""
     data = data_dir.resolve()
     return DemoService(data.parent / f"{data.name}-service")
+
+
+def follow_data_set(svc: DemoService, data_dir: Path) -> bool:
+    """Start a new store and golden JSON when the sample data was replaced since the last start.
+
+    The service directory keeps a copy of the data set's manifest. When the manifest in
+    ``data_dir`` differs (``autodqm demo-data --force`` wrote other runs), the stored
+    results are of files that are gone: the store and the growing golden JSON are removed
+    and the copy renewed. A directory without a copy (made by an older version) is kept.
+
+    Returns:
+        True when the store was reset.
+    """
+    manifest = (data_dir / MANIFEST).read_text()
+    reset = svc.data_set.is_file() and svc.data_set.read_text() != manifest
+    if reset:
+        logger.warning("%s was replaced since %s was made: starting a new results store",
+                       data_dir, svc.directory)  # fmt: skip
+        shutil.rmtree(svc.cache, ignore_errors=True)
+        svc.golden.unlink(missing_ok=True)
+    svc.directory.mkdir(parents=True, exist_ok=True)
+    _write_atomic(svc.data_set, manifest)
+    return reset
 
 
 def _toml(value: str | Path) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -58,6 +59,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _health(port: int, proc: subprocess.Popen[str]) -> tuple[dict[str, object], str]:
+    """``/api/v1/health`` once it answers (within 30 s), and the ``Server`` header."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/health", timeout=2) as r:
+                return json.loads(r.read()), r.headers.get("Server", "")
+        except (urllib.error.URLError, ConnectionError):
+            assert proc.poll() is None, proc.communicate()[1]
+            assert time.monotonic() < deadline, "the dashboard did not answer in 30 s"
+            time.sleep(0.2)
+
+
 def test_autodqm_serve_answers_http(service_toml: Path, store: Store) -> None:
     store.close()
     port = _free_port()
@@ -67,25 +81,38 @@ def test_autodqm_serve_answers_http(service_toml: Path, store: Store) -> None:
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(
-                    f"http://127.0.0.1:{port}/api/v1/health", timeout=2
-                ) as r:
-                    body = json.loads(r.read())
-                break
-            except (urllib.error.URLError, ConnectionError):
-                assert proc.poll() is None, proc.communicate()[1]
-                assert time.monotonic() < deadline, "autodqm serve did not answer in 30 s"
-                time.sleep(0.2)
+        body, server = _health(port, proc)
         assert body["runs"] == 3
+        assert server == "waitress"  # the production server, never Flask's development one
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as r:
             assert r.status == 200
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=10)
     assert f"http://127.0.0.1:{port}/" in err
+    assert "development server" not in err
+
+
+def test_gunicorn_serves_the_wsgi_app_with_two_workers(service_toml: Path, store: Store) -> None:
+    """The README's deployment command (the ``deploy`` extra's gunicorn)."""
+    store.close()
+    port = _free_port()
+    gunicorn = Path(sys.executable).parent / "gunicorn"
+    proc = subprocess.Popen(
+        [str(gunicorn), "-w", "2", "-b", f"127.0.0.1:{port}", "dashboard.wsgi:server"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "AUTODQM_CONFIG": str(service_toml)},
+    )  # fmt: skip
+    try:
+        body, server = _health(port, proc)
+        assert body["runs"] == 3
+        assert server.startswith("gunicorn")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/runs", timeout=5) as r:
+            assert json.loads(r.read())["runs"] == [357102, 357101, 357100]
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert err.count("Booting worker") == 2
 
 
 def test_serve_with_a_bad_config_is_one_line(tmp_path: Path) -> None:

@@ -237,7 +237,7 @@ BAD = [
     (config(hists=[{"path": "a", "beta_binomial": {"tol": -1}}]), "hists[0]: comparator 'beta_binomial': bad parameters {'tol': -1}: tol must be >= 0, found -1"),
     (config(main_gdir="Run {run}/"), "main_gdir: bad format 'Run {run}/' ('run'); write {0} for the run number"),
     (config(mian_gdir="x"), "mian_gdir: unknown key (did you mean 'main_gdir'?)"),
-    (config(thresholds_fit=[{"name": "Occ", "param_Chi2": [1, 2, 3]}]), "thresholds_fit[0].param_Chi2: expected two numbers [a, b] for the cut a/nRef + b², found [1, 2, 3]"),
+    (config(thresholds_fit=[{"name": "Occ", "param_Chi2": [1]}]), "thresholds_fit[0].param_Chi2: expected two numbers [a, b] for the cut a/nRef + b² (AutoDQM ignores any further numbers), found [1]"),
     (config(thresholds_fit=[{"name": "Occ", "param_chi2": [1, 2]}]), "thresholds_fit[0].param_chi2: unknown key (did you mean 'param_Chi2'?)"),
     (config(dataset=7), "dataset: expected a string, found 7"),
     (config(references=["recent"]), "references: expected an object, found ['recent']"),

@@ -27,6 +27,7 @@ from engine.demo import (
     sample,
     subsystem,
 )
+from engine.demo.live import service_dir
 from engine.io import open_dqm
 from engine.types import HistKind
 
@@ -264,7 +265,17 @@ def test_cli_writes_summary_and_refuses_foreign_directory(
     assert re.fullmatch(r".*: 3 runs, 174 histograms, \d+ injected failures in [\d.]+ s", line)
     assert len(load_runs(out)) == 3
     assert (out / dqm_path(load_runs(out)[0].run)).is_file()
-    assert main([*argv, "--runs", "2", "--jobs", "1"]) == 0  # a previous demo is replaced
+    assert main([*argv, "--runs", "2", "--jobs", "1"]) == 2  # a data set is never replaced...
+    err = capsys.readouterr().err
+    assert f"{str(out)!r} already holds a demo data set of 3 runs (" in err
+    assert "seed 2, subsystems EMTF; it is kept. Pass --force to replace it" in err
+    assert len(list(out.rglob("*.root"))) == 3
+    service = service_dir(out).directory
+    service.mkdir()
+    assert main([*argv, "--runs", "2", "--jobs", "1", "--force"]) == 0  # ...unless asked to
+    err = capsys.readouterr().err
+    assert f"{out}: replacing a demo data set of 3 runs" in err
+    assert f"`autodqm demo` will start a new results store in {service}" in err
     assert len(list(out.rglob("*.root"))) == 2
     foreign = tmp_path / "foreign"
     foreign.mkdir()

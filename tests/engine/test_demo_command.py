@@ -13,6 +13,7 @@ from engine.cli import main
 from engine.demo.live import (
     certified_count,
     certify_next,
+    follow_data_set,
     seed_golden,
     service_dir,
     write_service_config,
@@ -82,6 +83,28 @@ def test_the_live_golden_json_grows_one_run_at_a_time(tmp_path: Path) -> None:
     assert seed_golden(source, target) == 6
     # an unreadable source is logged, not raised (the scheduler goes on)
     assert certify_next(str(tmp_path / "missing.json"), str(target)) is None
+
+
+def test_the_live_store_follows_a_replaced_data_set(tmp_path: Path) -> None:
+    """Results of replaced sample files are not kept; a restart on the same data keeps all."""
+    data = tmp_path / "demo"
+    data.mkdir()
+    (data / "demo-data.json").write_text('{"seed": 1, "runs": 30}')
+    svc = service_dir(data)
+    svc.cache.mkdir(parents=True)  # an older demo's store, made before the copy existed
+    (svc.cache / "cache.db").write_text("results")
+    assert follow_data_set(svc, data) is False
+    assert (svc.cache / "cache.db").is_file()
+    _golden(svc.golden, [357102])
+    assert follow_data_set(svc, data) is False  # a restart on the same data
+    assert (svc.cache / "cache.db").is_file()
+    assert svc.golden.is_file()
+    (data / "demo-data.json").write_text('{"seed": 2, "runs": 12}')  # demo-data --force
+    assert follow_data_set(svc, data) is True
+    assert not svc.cache.exists()
+    assert not svc.golden.exists()
+    assert svc.data_set.read_text() == '{"seed": 2, "runs": 12}'
+    assert follow_data_set(svc, data) is False
 
 
 def test_the_live_service_config_loads_and_points_at_the_demo(tmp_path: Path) -> None:
