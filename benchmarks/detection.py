@@ -12,8 +12,10 @@ certified runs (later ones when too few precede it), and scores the verdicts aga
 - how the run-wide outlier ranking (``engine.outliers``) orders caught failures and
   false alarms.
 
-Two verdicts are scored side by side: ``autodqm`` (flagged by any configured comparator)
-and ``beta_binomial`` (its verdict alone — AutoDQM's production test).
+Two verdicts are scored side by side: ``autodqm`` (flagged by a deciding test, as the
+service decides; ``history_pca`` learns from the 30 latest earlier judged runs whose
+histogram it did not flag, as the service's history) and ``beta_binomial`` (its verdict
+alone — AutoDQM's production test).
 
     python benchmarks/detection.py [--runs 60] [--seeds 1,2,3] [--failure-fraction 0.6]
                                    [--refs 4] [--noisy-channels 0.02] [--data DIR] [--json FILE]
@@ -45,6 +47,10 @@ Verdicts = dict[
 ]  # (run, subsystem, histogram) -> flagging comparators
 
 
+#: The marker of a histogram flagged by a test that decides (the verdict).
+DECIDED = "(verdict)"
+
+
 def choose_refs(run: RunInfo, pool: list[RunInfo], n: int) -> list[int]:
     """The ``n`` closest earlier runs of the pool, topped up with the closest later ones."""
     before = [r.run for r in pool if r.run < run.run][::-1]
@@ -65,8 +71,9 @@ def read_run(
 
 
 def evaluate(
-    data_dir: Path, subs: list[SubsystemConfig], registry: Registry, n_refs: int
-) -> dict[str, Any]:
+    data_dir: Path, subs: list[SubsystemConfig], registry: Registry, n_refs: int,
+    history: int = 30,
+) -> dict[str, Any]:  # fmt: skip
     runs = load_runs(data_dir)
     truth = load_truth(data_dir)
     judged = [r for r in runs if r.certified and not r.low_stats]
@@ -84,13 +91,28 @@ def evaluate(
     statuses: dict[str, int] = defaultdict(int)
     ran: dict[str, int] = defaultdict(int)
     ranked: dict[int, list[tuple[str, str]]] = {}  # run -> flagged (subsystem, path), worst first
-    for info in judged:
+    decided: set[tuple[int, str, str]] = set()  # histograms a deciding test flagged
+    for pos, info in enumerate(judged):
         refs = choose_refs(info, pool, n_refs)
         per_sub: dict[str, list[ComparisonResult]] = {}
         for sub in subs:
             the_plan, data = hists(info)[sub.name]
             ref_maps = [hists(by_run[r])[sub.name][1] for r in refs]
-            results: list[ComparisonResult] = compare_hists(sub, registry, the_plan, data, ref_maps)
+            # as the service: the latest earlier judged runs whose histogram was not flagged
+            past: dict[str, list[HistData]] = {p: [] for p in data}
+            for before in reversed(judged[:pos]):
+                held = hists(before)[sub.name][1]
+                for p, lst in past.items():
+                    if (
+                        len(lst) < history
+                        and p in held
+                        and (before.run, sub.name, p) not in decided
+                    ):
+                        lst.append(held[p])
+            past = {p: lst[::-1] for p, lst in past.items()}
+            results: list[ComparisonResult] = compare_hists(
+                sub, registry, the_plan, data, ref_maps, history=past
+            )
             for res in results:
                 key = (info.run, sub.name, res.path)
                 histograms.add(key)
@@ -98,6 +120,9 @@ def evaluate(
                 ran[res.comparator] += 1
                 if res.status is Status.FLAGGED:
                     flagged[key].add(res.comparator)
+                if res.verdict_status is Status.FLAGGED:
+                    flagged[key].add(DECIDED)
+                    decided.add(key)
             per_sub[sub.name] = results
         ranked[info.run] = [(v.subsystem, v.path) for v in outliers.across(per_sub)]
     return {
@@ -130,7 +155,7 @@ def ranking(ev: Mapping[str, Any]) -> dict[str, int]:
 def score(ev: Mapping[str, Any], verdict: str) -> dict[str, Any]:
     def is_flagged(key: tuple[int, str, str]) -> bool:
         comps = ev["flagged"].get(key, set())
-        return bool(comps) if verdict == "autodqm" else verdict in comps
+        return (DECIDED if verdict == "autodqm" else verdict) in comps
 
     truth: list[Failure] = ev["truth"]
     bad = {(t.run, t.subsystem, t.histogram) for t in truth}
@@ -288,7 +313,8 @@ def main() -> None:
             )
             subs = [load_subsystem(find_subsystem(n, config_dir), registry) for n in names]
             ev = evaluate(data_dir, subs, registry, args.refs)
-            comparators = sorted({c for cs in ev["flagged"].values() for c in cs} | set(ev["ran"]))
+            comparators = sorted({c for cs in ev["flagged"].values() for c in cs if c != DECIDED}
+                                 | set(ev["ran"]))  # fmt: skip
             for verdict in ("autodqm", *comparators):
                 per_seed[verdict].append(score(ev, verdict))
             for k, v in ranking(ev).items():

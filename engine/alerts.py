@@ -112,7 +112,7 @@ def build_alert(
     now = now or datetime.now(UTC)
     at = utc_iso(now)
     floor = _severity_floor(cfg)
-    hits = [r for r in record.results if SEVERITY[r.status] >= floor]
+    hits = [r for r in record.results if SEVERITY[r.verdict_status] >= floor]
     if not hits:
         return None
     silences = list(silences)

@@ -25,6 +25,7 @@ from engine.subsystem_model import (
 )
 from engine.subsystem_schema import (
     DEFAULT_COMPARATORS,
+    DEFAULT_DECIDE,
     FIT_KEYS,
     HIST_KEYS,
     NORM_TYPES,
@@ -152,6 +153,9 @@ def _parse(
     comparators = DEFAULT_COMPARATORS
     if raw.get("comparators") is not None:
         comparators = check_comparators(raw["comparators"], "comparators", registry, probs) or ()
+    decide = tuple(d for d in DEFAULT_DECIDE if d in registry)
+    if raw.get("decide") is not None:
+        decide = check_comparators(raw["decide"], "decide", registry, probs) or ()
     params = check_params(raw, "", TOP_KEYS, None, registry, probs)
     fits = _parse_fits(raw.get("thresholds_fit", []), probs)
     for key, kind in (
@@ -178,7 +182,7 @@ def _parse(
         if not hists_raw:
             probs.add("hists", "expected at least one histogram entry, found []")
         for i, entry in enumerate(hists_raw):
-            hc = _parse_hist(i, entry, comparators, registry, probs)
+            hc = _parse_hist(i, entry, comparators, decide, registry, probs)
             if hc is not None:
                 hists.append(hc)
     if probs.lines:
@@ -197,12 +201,14 @@ def _parse(
         run_reg=raw.get("run_reg"),
         digest=config_digest(raw),
         raw=raw,
+        decide=decide,
     )
 
 
 def _parse_hist(
-    i: int, entry: Any, defaults: tuple[str, ...], registry: Registry, probs: Problems
-) -> HistConfig | None:
+    i: int, entry: Any, defaults: tuple[str, ...], decide: tuple[str, ...],
+    registry: Registry, probs: Problems,
+) -> HistConfig | None:  # fmt: skip
     at = f"hists[{i}]"
     if not probs.expect(entry, "an object", at):
         return None
@@ -213,6 +219,9 @@ def _parse_hist(
     comparators = None
     if entry.get("comparators") is not None:
         comparators = check_comparators(entry["comparators"], f"{at}.comparators", registry, probs)
+    own_decide = None
+    if entry.get("decide") is not None:
+        own_decide = check_comparators(entry["decide"], f"{at}.decide", registry, probs)
     norm_type = entry.get("norm_type", "all")
     if norm_type not in NORM_TYPES:
         probs.add(
@@ -230,7 +239,8 @@ def _parse_hist(
     if isinstance(xmin, int | float) and isinstance(xmax, int | float) and xmin >= xmax:
         probs.add(f"{at}.xmax", f"expected xmax > xmin, found xmin={xmin!r}, xmax={xmax!r}")
     opts = parse_opts(entry["opts"], f"{at}.opts", probs) if "opts" in entry else {}
-    uses = comparators if comparators is not None else defaults
+    runs = comparators if comparators is not None else defaults
+    uses = (*runs, *(d for d in (own_decide or decide) if d not in runs))
     params = check_params(entry, f"{at}.", HIST_KEYS, uses, registry, probs)
     if len(probs.lines) > before or path is None:
         return None
@@ -249,6 +259,7 @@ def _parse_hist(
         opts=opts,
         params=params,
         raw=entry,
+        decide=own_decide,
     )
 
 
@@ -277,7 +288,7 @@ def _parse_fits(value: Any, probs: Problems) -> tuple[ThresholdFit, ...]:
 def _check_builds(sub: SubsystemConfig, registry: Registry, probs: Problems) -> None:
     """Build every comparator of every entry once, so bad parameter values fail at load."""
     for hist in sub.hists:
-        for name in hist.comparators or sub.comparators:
+        for name, _ in sub.tests(hist):
             try:
                 registry.build(name, comparator_params(sub, hist, hist.path, name, registry))
             except ConfigError as err:

@@ -25,7 +25,9 @@ class HistogramVerdict:
     judged it, else skipped;
     ``severity`` the largest score of a test that judged it (0 when none did); ``lead``
     the comparator behind that score (or behind the status when nothing was judged);
-    ``flagged_by``/``judged_by`` the tests that flagged it / gave a verdict.
+    ``flagged_by``/``judged_by`` the deciding tests that flagged it / gave a verdict;
+    ``tests`` how many deciding tests ran on it; ``over_cut`` the tests that do not decide
+    (AutoDQM's uncalibrated cuts) but are over their own cut.
     """
 
     subsystem: str
@@ -37,6 +39,7 @@ class HistogramVerdict:
     judged_by: tuple[str, ...]
     tests: int
     reason: str
+    over_cut: tuple[str, ...] = ()
 
     @property
     def rank(self) -> tuple[int, float, int]:
@@ -58,6 +61,7 @@ class HistogramVerdict:
             "flagged_by": list(self.flagged_by),
             "judged_by": list(self.judged_by),
             "tests": self.tests,
+            "over_cut": list(self.over_cut),
             "reason": self.reason,
             "summary": self.summary,
         }
@@ -76,10 +80,14 @@ def combine(subsystem: str, results: Sequence[ComparisonResult]) -> HistogramVer
     if not results:
         msg = "combine: no results"
         raise ValueError(msg)
-    judged = [r for r in results if r.status in (Status.OK, Status.FLAGGED)]
-    flagged = [r for r in judged if r.status is Status.FLAGGED]
-    seen = {r.status for r in results}
+    deciding = [r for r in results if r.decides] or list(results)
+    judged = [r for r in deciding if r.status in (Status.OK, Status.FLAGGED)]
+    flagged = [r for r in judged if r.verdict_status is Status.FLAGGED]
+    over = [r for r in results if r.status is Status.FLAGGED and not r.decides]
+    seen = {r.verdict_status for r in results}
     status = next(s for s in _PRECEDENCE if s in seen)
+    if status is Status.OK and not judged:  # only tests that do not decide judged it
+        status = Status.SKIPPED
     if status in (Status.FLAGGED, Status.OK):
         lead = max(flagged or judged, key=_score)
         severity = _score(lead)
@@ -94,8 +102,9 @@ def combine(subsystem: str, results: Sequence[ComparisonResult]) -> HistogramVer
         lead=lead.comparator,
         flagged_by=tuple(r.comparator for r in sorted(flagged, key=_score, reverse=True)),
         judged_by=tuple(r.comparator for r in judged),
-        tests=len(results),
+        tests=len(deciding),
         reason=lead.reason,
+        over_cut=tuple(r.comparator for r in sorted(over, key=_score, reverse=True)),
     )
 
 
@@ -138,16 +147,18 @@ def summarise(v: HistogramVerdict) -> str:
     variation_scan at 3.1x its cut: bins x 12-15 ... learned from runs 357100, ...``.
     """
     n = v.tests
-    tests = f"{n} test{'s' if n != 1 else ''}"
+    tests = f"{n} deciding test{'s' if n != 1 else ''}"
     why = f": {v.reason}" if v.reason else ""
+    also = (f" (over its own uncalibrated cut, not deciding: {_names(v.over_cut)})"
+            if v.over_cut else "")  # fmt: skip
     if v.status is Status.FLAGGED:
         k = len(v.flagged_by)
-        head = f"Flagged by {k} of {tests} ({_names(v.flagged_by)})"
-        return f"{head}; most severe: {v.lead} at {v.severity:.2g}\u00d7 its cut{why}"
+        head = f"Flagged by {k} of {tests} ({_names(v.flagged_by)}){also}"
+        return f"{head}; most severe: {v.lead} at {v.severity:.3g}\u00d7 its cut{why}"
     if v.status is Status.ERROR:
         return f"{v.lead} failed on this histogram{why}"
     if not v.judged_by:
         return f"Not judged by any of its {tests}: {v.lead} skipped it{why}"
     k = len(v.judged_by)
-    return (f"Within normal variation for {k} of {tests}; closest to a flag: {v.lead} at "
-            f"{v.severity:.2g}\u00d7 its cut{why}")  # fmt: skip
+    return (f"Within normal variation for {k} of {tests}{also}; closest to a flag: {v.lead} "
+            f"at {v.severity:.3g}\u00d7 its cut{why}")  # fmt: skip

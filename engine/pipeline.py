@@ -72,7 +72,8 @@ class SubsystemReport:
         }
 
     def count(self, status: Status) -> int:
-        return sum(1 for r in self.results if r.status == status)
+        """Results with ``status`` as it counts for the verdict (``verdict_status``)."""
+        return sum(1 for r in self.results if r.verdict_status == status)
 
 
 def plan(sub: SubsystemConfig, expand: Callable[[str, str], list[str]]) -> Plan:
@@ -125,10 +126,8 @@ def _comparators_for(
     sub: SubsystemConfig, ph: PlannedHist, data: HistData, registry: Registry
 ) -> list[tuple[str, bool]]:
     """(comparator name, applies) pairs; a default comparator that does not apply is left out."""
-    explicit = ph.config.comparators is not None
-    names = ph.config.comparators if explicit else sub.comparators
     out: list[tuple[str, bool]] = []
-    for name in names or ():
+    for name, explicit in sub.tests(ph.config):
         cls = registry.get(name)
         applies_fn = getattr(cls, "applies", None)
         ok = data.ndim in cls.dims if applies_fn is None else bool(applies_fn(data))
@@ -137,20 +136,36 @@ def _comparators_for(
     return out
 
 
+def tests_per_comparator(sub: SubsystemConfig, the_plan: Plan) -> Counter[str]:
+    """How many planned histograms each comparator is configured for (explicitly or by
+    default): the ``n_tests`` of tests whose cut is corrected for looking at all of them.
+
+    Counted from the whole plan, before anything is read, so that a plan split over
+    workers judges every chunk with the same cut.
+    """
+    return Counter(name for ph in the_plan.hists for name, _ in sub.tests(ph.config))
+
+
 def compare_hists(
     sub: SubsystemConfig,
     registry: Registry,
     the_plan: Plan,
     data: Mapping[str, HistData],
     refs: Sequence[Mapping[str, HistData]],
+    *,
+    n_tests: Mapping[str, int] | None = None,
+    history: Mapping[str, Sequence[HistData]] | None = None,
 ) -> list[ComparisonResult]:
     """Run every configured comparator on every planned histogram (pure; no I/O).
 
     A histogram missing from a reference just drops that reference; one missing from
     every reference gives ``skipped`` results. A comparator that raises gives an
     ``error`` result and never stops the rest. A comparator with an ``n_tests``
-    parameter gets the number of histograms it judges in this subsystem (its cut is
-    corrected for looking at all of them).
+    parameter gets the number of histograms it is configured for in this subsystem
+    (``n_tests``, default :func:`tests_per_comparator` of ``the_plan``), so its cut is
+    corrected for looking at all of them. A comparator that learns from a history
+    (``learns_from = "history"``) gets ``history[path]`` when given (the service's last
+    good runs), else the references (``autodqm compare``: it learns from all of them).
     """
     work: list[tuple[PlannedHist, HistData, list[HistData], list[tuple[str, bool]]]] = []
     for ph in the_plan.hists:
@@ -166,14 +181,17 @@ def compare_hists(
                 if ph.path in ref
             ]
         work.append((ph, d, rs, _comparators_for(sub, ph, d, registry)))
-    # how many histograms each test judges here: tests whose cut follows from it
-    # (``n_tests``) keep a healthy run's chance of a false flag at their ``alpha``
-    n_tests = Counter(name for *_, comps in work for name, ok in comps if ok)
-    return [
-        _run_one(sub, registry, ph, name, applies, d, rs, len(refs), n_tests[name])
-        for ph, d, rs, comps in work
-        for name, applies in comps
-    ]
+    counts = tests_per_comparator(sub, the_plan) if n_tests is None else n_tests
+    out = []
+    for ph, d, rs, comps in work:
+        past = None if history is None or ph.concat else history.get(ph.path)
+        for name, applies in comps:
+            learns = getattr(registry.get(name), "learns_from", "references") == "history"
+            given = past if learns and past is not None else rs
+            n_given = len(given) if given is past else len(refs)
+            out.append(_run_one(sub, registry, ph, name, applies, d, given, n_given,
+                                counts.get(name, 1)))  # fmt: skip
+    return out
 
 
 def _run_one(
@@ -206,6 +224,8 @@ def _run_one(
         return _with(
             base, status=Status.ERROR, reason=f"{name} failed: {type(err).__name__}: {err}"
         )
+    if name not in sub.deciders(ph.config):
+        res = _with(res, decides=False)
     if len(refs) < n_refs_given:
         lost = n_refs_given - len(refs)
         note = f"{lost} of {n_refs_given} reference runs lack this histogram"
@@ -230,12 +250,16 @@ class Inputs:
     errors: Mapping[str, str] = field(default_factory=dict)
 
 
-def run_comparison(sub: SubsystemConfig, registry: Registry, inputs: Inputs) -> SubsystemReport:
-    """The pure part: compare the read inputs and package the report."""
+def run_comparison(
+    sub: SubsystemConfig, registry: Registry, inputs: Inputs,
+    *, history: Mapping[str, Sequence[HistData]] | None = None,
+) -> SubsystemReport:  # fmt: skip
+    """The pure part: compare the read inputs and package the report (``history``: see
+    :func:`compare_hists`)."""
     if inputs.data_run in inputs.reference_runs:
         msg = f"reference runs {list(inputs.reference_runs)} include the data run {inputs.data_run}"
         raise DQMError(msg)
-    results = compare_hists(sub, registry, inputs.plan, inputs.data, inputs.refs)
+    results = compare_hists(sub, registry, inputs.plan, inputs.data, inputs.refs, history=history)
     results.extend(
         ComparisonResult("read", path, Status.ERROR, 0.0, None, reason=msg)
         for path, msg in inputs.errors.items()

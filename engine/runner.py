@@ -17,7 +17,7 @@ from pathlib import Path
 from engine.config import SubsystemConfig
 from engine.errors import DQMError, FileFormatError
 from engine.io import DQMFile, open_dqm, run_from_filename
-from engine.pipeline import Inputs, Plan, SubsystemReport, compare_hists, plan
+from engine.pipeline import Inputs, Plan, SubsystemReport, compare_hists, plan, tests_per_comparator
 from engine.reader import (
     PARALLEL_MIN_HISTS,
     ReadTask,
@@ -136,11 +136,15 @@ def read_inputs(
 def compare_chunk(
     sub: SubsystemConfig, registry: Registry, prep: Prepared, chunk: Plan
 ) -> tuple[list[ComparisonResult], list[str]]:
-    """Read and compare one chunk of the plan (runs in a worker process)."""
+    """Read and compare one chunk of the plan (runs in a worker process); every chunk is
+    judged with the cuts of the whole plan."""
     paths = tuple(chunk.paths)
     data = read_task(replace(prep.data, paths=paths))
     refs = [read_task(replace(t, paths=paths)) for t in prep.refs]
-    results = compare_hists(sub, registry, chunk, data.hists, [r.hists for r in refs])
+    results = compare_hists(
+        sub, registry, chunk, data.hists, [r.hists for r in refs],
+        n_tests=tests_per_comparator(sub, prep.plan),
+    )  # fmt: skip
     results.extend(
         ComparisonResult("read", path, Status.ERROR, 0.0, None, reason=msg)
         for path, msg in data.errors.items()

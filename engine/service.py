@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,8 +19,10 @@ from pathlib import Path
 from engine import jobs
 from engine.alerts import Deliverer, DeliveryReport, build_alert
 from engine.errors import DQMError
+from engine.history import Decoded, History
 from engine.jobs import ACTIVE, DONE, FAILED, QUEUED, iso, utcnow
 from engine.provenance import code_version
+from engine.references import RefChoice
 from engine.registry import Registry, build_registry
 from engine.service_config import (
     ServiceConfig,
@@ -30,10 +32,18 @@ from engine.service_config import (
 )
 from engine.service_people import PeopleActions
 from engine.service_queue import QueueUpkeep
-from engine.service_work import Watched, choose_references, compare_record, file_of, load_watched
+from engine.service_work import (
+    Watched,
+    choose_references,
+    compare_contents,
+    decode,
+    file_of,
+    load_watched,
+)
 from engine.settings import Settings
 from engine.sources.base import RunFile, Source
 from engine.store import JobState, Store, SubsystemRecord, open_store
+from engine.types import HistData, Status
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +82,7 @@ class Service(QueueUpkeep, PeopleActions):
     ) -> None:
         self.config = config
         self.store = store
+        self.history = History(store, config.scheduler.history_runs)
         self.registry = registry
         self.clock = now
         self.source = source if source is not None else make_source(config)
@@ -242,16 +253,20 @@ class Service(QueueUpkeep, PeopleActions):
         w = self.watch(job.subsystem)
         try:
             files = self.files(w)
-            data = self._fetch(file_of(files, job.run, w))
-            choice = choose_references(self.store, w, job.run, self.certified_runs(now), files)
-            refs = [self._fetch(files[r]) for r in choice.runs]
+            rf = file_of(files, job.run, w)
+            certified = self.certified_runs(now)
+            data = self._contents(w, rf, job.run)
+            choice, refs = self._references(w, job.run, certified, files)
+            past = self._past(w, job.run, certified, files, data)
             job = jobs.advance(job, self._now(now))
             self.store.put_job(job)
             t = self._now(now)
-            record = compare_record(
-                w, self.registry, data, refs, job.run, choice, now=t, version=self.version
+            record = compare_contents(
+                w, self.registry, job.run, data, refs, past, choice, now=t, version=self.version
             )
             self.store.put_report(record)
+            bad = {r.path for r in record.results if r.verdict_status is Status.FLAGGED}
+            self.history.mark_judged(w.dataset, w.name, job.run, bad)
             self._alert(record, t)
             job = jobs.advance(job, t)
         except Exception as err:  # a job's top: the job fails, the service goes on
@@ -263,6 +278,51 @@ class Service(QueueUpkeep, PeopleActions):
         self.store.put_job(job)
         logger.info("job %s: %s%s", job.key, job.state, f" ({job.error})" if job.error else "")
         return job
+
+    def _contents(self, w: Watched, rf: RunFile, run: int) -> Decoded:
+        """A run's histograms of one subsystem: from the store when it was decoded before,
+        else fetched, decoded once and stored."""
+        stored = self.history.contents(w.dataset, w.name, run, w.config.digest)
+        if stored is not None:
+            return stored
+        decoded = decode(w, self._fetch(rf), run)
+        self.history.put_contents(w.dataset, w.name, run, decoded, w.config.digest)
+        return decoded
+
+    def _references(
+        self, w: Watched, run: int, certified: set[int], files: dict[int, RunFile]
+    ) -> tuple[RefChoice, list[Mapping[str, HistData]]]:
+        """The references by the watch's policy, and their contents. A chosen run found to
+        have low statistics once decoded is replaced, and the choice made again."""
+        for _ in range(5):
+            low = self.history.low_stats(w.dataset, w.name)
+            choice = choose_references(self.store, w, run, certified, files, low)
+            refs = [self._contents(w, files[r], r).hists for r in choice.runs]
+            if not set(choice.runs) & self.history.low_stats(w.dataset, w.name):
+                break
+        return choice, refs
+
+    def _past(
+        self, w: Watched, run: int, certified: set[int], files: dict[int, RunFile],
+        data: Decoded,
+    ) -> dict[str, list[HistData]]:  # fmt: skip
+        """The history of each histogram of ``run``. The first time (fewer stored runs than
+        the history holds), the latest certified runs before it are decoded and stored: the
+        backfill from the data source. A run that cannot be read is left out."""
+        want = self.history.runs - len(self.history.runs_for(w.dataset, w.name, run))
+        if want > 0:
+            known = set(self.history.runs_for(w.dataset, w.name, run)) | {run}
+            for r in sorted((certified & set(files)) - known, reverse=True):
+                if want <= 0 or r > run:
+                    continue
+                if self.history.has_contents(w.dataset, w.name, r):
+                    continue
+                try:
+                    self._contents(w, files[r], r)
+                    want -= 1
+                except DQMError as err:
+                    logger.warning("history of %s: run %d left out: %s", w.name, r, err)
+        return self.history.history(w.dataset, w.name, run, data.hists)
 
     def _fetch(self, rf: RunFile) -> Path:
         """``source.fetch``, one download per file at a time: the subsystems of a run

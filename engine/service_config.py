@@ -150,6 +150,8 @@ class SchedulerConfig:
     max_attempts: int = 5
     backoff_seconds: float = 30.0
     backfill: int = 0
+    #: Good runs kept per histogram to learn its normal variation from (the history).
+    history_runs: int = 30
 
 
 @dataclass(frozen=True, slots=True)

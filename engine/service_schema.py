@@ -42,7 +42,7 @@ ALERT_KEYS = (
     "email_from", "email_to", "dashboard_url", "min_severity", "max_outliers",
     "retry_seconds", "group_seconds", "timeout_seconds",
 )  # fmt: skip
-SCHEDULER_KEYS = ("workers", "max_attempts", "backoff_seconds", "backfill")
+SCHEDULER_KEYS = ("workers", "max_attempts", "backoff_seconds", "backfill", "history_runs")
 WATCH_KEYS = ("series", "sample", "subsystems", "config_dir", "references", "processing")
 SEVERITIES = ("flagged", "error", "skipped")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -233,6 +233,7 @@ class Section:
             "max_attempts": self.integer("max_attempts", 5, low=1),
             "backoff_seconds": self.number("backoff_seconds", 30.0, strict=False),
             "backfill": self.integer("backfill", 0),
+            "history_runs": self.integer("history_runs", 30, low=3),
         }
 
 

@@ -1,7 +1,8 @@
 """Engine layer: the work of one service job — what is watched, which references, the comparison.
 
-``compare_record`` is a pure function of (files, config, references): the unit a remote
-worker (Celery) would run; the service around it does the state changes.
+``decode`` reads a run's file once; ``compare_contents`` is a pure function of (decoded
+contents, config, references, history): the unit a remote worker (Celery) would run; the
+service around it does the state changes.
 
 Eligible references: certified runs (any certification source) with a DQM file in the
 watched dataset, other than the data run; among them, runs whose stored report of the
@@ -13,22 +14,27 @@ change of the detector), the flagged ones are used anyway and the reason says so
 
 from __future__ import annotations
 
+import fnmatch
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from engine.config import SubsystemConfig, find_subsystem, load_subsystem
-from engine.errors import ConfigError, DQMError
+from engine.errors import ConfigError, DQMError, FileFormatError
+from engine.history import Decoded
+from engine.io import open_dqm
+from engine.pipeline import Inputs, Plan, SubsystemReport, plan, run_comparison
 from engine.provenance import make_provenance
+from engine.reader import ReadTask, read_task
 from engine.references import Policy, RefChoice
 from engine.registry import Registry
 from engine.runmeta import RunMeta, meta_from_runfiles
-from engine.runner import compare_files
 from engine.service_config import ServiceConfig
 from engine.sources.base import RunFile
 from engine.store import Store, SubsystemRecord
+from engine.types import HistData
 
 logger = logging.getLogger(__name__)
 
@@ -97,10 +103,12 @@ def flagged(store: Store, run: int, subsystem: str) -> bool:
 
 
 def choose_references(
-    store: Store, w: Watched, run: int, certified: set[int], files: Mapping[int, RunFile]
-) -> RefChoice:
-    """The reference runs of (run, subsystem) by the watch's policy (see the module docstring)."""
-    good = sorted((certified & set(files)) - {run})
+    store: Store, w: Watched, run: int, certified: set[int], files: Mapping[int, RunFile],
+    low_stats: set[int] | frozenset[int] = frozenset(),
+) -> RefChoice:  # fmt: skip
+    """The reference runs of (run, subsystem) by the watch's policy (see the module docstring);
+    runs known to have low statistics are never chosen."""
+    good = sorted((certified & set(files)) - {run} - set(low_stats))
     near = candidates(run, good, w.policy)
     exclude = {r: "flagged" for r in near if flagged(store, r, w.name)}
     if w.policy.name == "fixed":
@@ -127,21 +135,48 @@ def file_of(files: Mapping[int, RunFile], run: int, w: Watched) -> RunFile:
     return files[run]
 
 
-def compare_record(
-    w: Watched,
-    registry: Registry,
-    data: Path,
-    refs: list[Path],
-    run: int,
-    choice: RefChoice,
-    *,
-    now: datetime,
-    version: str,
-) -> SubsystemRecord:
-    """Compare one run's file with its references; the record to store, with provenance."""
-    report = compare_files(
-        w.config, registry, data, refs, data_run=run, ref_runs=choice.runs, workers=1
-    )
+def decode(w: Watched, path: Path, run: int) -> Decoded:
+    """Read every histogram the subsystem's config names from one DQM file (once).
+
+    Raises:
+        FileFormatError: the file is not a readable DQM file or has no directory for
+            the subsystem.
+    """
+    sub = w.config
+    gdir = sub.gdir(run)
+    with open_dqm(path) as f:
+        if not f.has_dir(gdir.rstrip("/")):
+            msg = f"{path.name}: run {run} has no {sub.name} histograms (no directory {gdir!r})"
+            raise FileFormatError(msg)
+        the_plan = plan(sub, lambda d, p: f.expand(gdir + d if d else gdir.rstrip("/"), p))
+    got = read_task(ReadTask(str(path), gdir, run, tuple(the_plan.paths)))
+    return Decoded(got.hists, got.errors)
+
+
+def stored_plan(sub: SubsystemConfig, paths: Iterable[str]) -> Plan:
+    """The config's plan against the histogram paths a run holds (its stored contents)."""
+    held = list(paths)
+
+    def expand(directory: str, pattern: str) -> list[str]:
+        prefix = f"{directory}/" if directory else ""
+        names = [p[len(prefix) :] for p in held if p.startswith(prefix)]
+        return sorted(n for n in names if "/" not in n and fnmatch.fnmatchcase(n, pattern))
+
+    return plan(sub, expand)
+
+
+def compare_contents(
+    w: Watched, registry: Registry, run: int, data: Decoded, refs: list[Mapping[str, HistData]],
+    history: Mapping[str, list[HistData]], choice: RefChoice, *, now: datetime, version: str,
+) -> SubsystemRecord:  # fmt: skip
+    """The record of one run from contents already decoded (pure: no I/O)."""
+    the_plan = stored_plan(w.config, [*data.hists, *data.errors])
+    if not the_plan.hists:
+        msg = f"run {run} holds none of the {len(w.config.hists)} histograms of {w.name}"
+        raise DQMError(msg)
+    inputs = Inputs(run, tuple(choice.runs), the_plan, data.hists, tuple(refs),
+                    errors=data.errors)  # fmt: skip
+    report: SubsystemReport = run_comparison(w.config, registry, inputs, history=history)
     prov = make_provenance(
         w.config.digest, w.config.source, choice.runs, choice.reason, now=now, version=version
     )

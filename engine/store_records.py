@@ -65,12 +65,15 @@ class SubsystemRecord:
         )
 
     def summary(self) -> dict[str, Any]:
-        """Counts per status, worst status and flagged histograms (the per-run summary cell)."""
+        """Counts per status, worst status and flagged histograms (the per-run summary cell),
+        each result counted by its status for the verdict (a test that does not decide
+        counts as ok)."""
         counts = {str(s): 0 for s in Status}
         for r in self.results:
-            counts[str(r.status)] += 1
-        worst = max((r.status for r in self.results), key=SEVERITY.__getitem__, default=None)
-        flagged = {r.path for r in self.results if r.status == Status.FLAGGED}
+            counts[str(r.verdict_status)] += 1
+        worst = max((r.verdict_status for r in self.results), key=SEVERITY.__getitem__,
+                    default=None)  # fmt: skip
+        flagged = {r.path for r in self.results if r.verdict_status is Status.FLAGGED}
         return {
             "dataset": self.dataset,
             "counts": counts,

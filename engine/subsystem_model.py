@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.registry import Registry
-from engine.subsystem_schema import OPT_NUMBERS, opt_number
+from engine.subsystem_schema import DEFAULT_DECIDE, OPT_NUMBERS, opt_number
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +49,7 @@ class HistConfig:
     opts: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, Any] = field(default_factory=dict)
     raw: Mapping[str, Any] = field(default_factory=dict)
+    decide: tuple[str, ...] | None = None
 
     @property
     def directory(self) -> str:
@@ -79,11 +80,25 @@ class SubsystemConfig:
     run_reg: Any
     digest: str
     raw: Mapping[str, Any]
+    decide: tuple[str, ...] = DEFAULT_DECIDE
 
     def gdir(self, run: int) -> str:
         """``main_gdir`` for ``run``, always ending in '/'."""
         path = self.main_gdir.format(run)
         return path if path.endswith("/") else path + "/"
+
+    def deciders(self, hist: HistConfig) -> tuple[str, ...]:
+        """The tests whose flags decide the verdict of ``hist`` (its ``decide``, else ours)."""
+        return self.decide if hist.decide is None else hist.decide
+
+    def tests(self, hist: HistConfig) -> tuple[tuple[str, bool], ...]:
+        """``(comparator, explicit)`` for every test ``hist`` runs: its configured ones, then
+        the deciding tests not among them (like defaults: left out where they do not apply).
+        ``explicit`` is True for a histogram's own ``comparators`` list."""
+        explicit = hist.comparators is not None
+        names = hist.comparators if hist.comparators is not None else self.comparators
+        extra = tuple((d, False) for d in self.deciders(hist) if d not in names)
+        return tuple((n, explicit) for n in names) + extra
 
 
 def config_digest(raw: Any) -> str:

@@ -19,19 +19,25 @@ from engine.registry import Registry
 #: subsystem is judged well without tuning (each runs only where it applies).
 AUTODQM_DEFAULTS: tuple[str, ...] = ("pull_values", "ks_test", "autodqm_ml_pca", "beta_binomial")
 DEFAULT_COMPARATORS: tuple[str, ...] = (*AUTODQM_DEFAULTS, "variation_scan", "moments")
+#: The tests whose flags decide a histogram's verdict and alerts unless a config's
+#: ``decide`` says otherwise: the calibrated ones, whose false-alarm rate per run is their
+#: ``alpha`` (``history_pca`` learns from the histogram's history; ``variation_scan`` and
+#: ``moments`` from the spread of its references). They run on every histogram they apply
+#: to, listed in ``comparators`` or not.
+DEFAULT_DECIDE: tuple[str, ...] = ("history_pca", "variation_scan", "moments")
 NORM_TYPES: tuple[str, ...] = ("all", "row", "col")
 #: Keys of the top-level object besides comparator parameters.
 TOP_KEYS = frozenset(
     {
         "main_gdir", "comparators", "hists", "thresholds_fit", "thresholds", "sel_display",
-        "run_reg", "jar_dir", "excluded_hists", "dataset", "references",
+        "run_reg", "jar_dir", "excluded_hists", "dataset", "references", "decide",
     }
 )  # fmt: skip
 #: Keys of a ``hists[]`` entry besides comparator parameters.
 HIST_KEYS = frozenset(
     {
         "path", "comparators", "norm_type", "always_show", "concatenate", "xmin", "xmax",
-        "xlabels", "ylabels", "opts", "jar_dir",
+        "xlabels", "ylabels", "opts", "jar_dir", "decide",
     }
 )  # fmt: skip
 FIT_KEYS = frozenset({"name", "param_Chi2", "param_MaxPull"})

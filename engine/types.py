@@ -109,6 +109,16 @@ class ComparisonResult:
     scores: Mapping[str, float] = field(default_factory=dict)
     entries: float = 0.0
     arrays: Mapping[str, FloatArray] = field(default_factory=dict)
+    decides: bool = True
+
+    @property
+    def verdict_status(self) -> Status:
+        """The status as it counts for the verdict: a test that does not decide (AutoDQM's
+        uncalibrated cuts, unless the config says so) shows that it is over its cut in
+        ``status`` and its scores, but counts as ``ok``."""
+        if self.status is Status.FLAGGED and not self.decides:
+            return Status.OK
+        return self.status
 
     def to_dict(self, *, with_arrays: bool = False) -> dict[str, Any]:
         """JSON-safe dict (the ``results[]`` element of the compare contract)."""
@@ -121,6 +131,7 @@ class ComparisonResult:
             "scores": {k: _json_float(v) for k, v in self.scores.items()},
             "reason": self.reason,
             "entries": int(self.entries) if float(self.entries).is_integer() else self.entries,
+            "decides": self.decides,
         }
         if with_arrays:
             out["arrays"] = {k: np.asarray(v).tolist() for k, v in self.arrays.items()}
@@ -141,12 +152,13 @@ class ComparisonResult:
             scores={k: math.nan if v is None else float(v) for k, v in d["scores"].items()},
             entries=float(d.get("entries", 0.0)),
             arrays=arrays,
+            decides=bool(d.get("decides", True)),
         )
 
     @property
     def severity(self) -> tuple[int, float]:
-        """Sort key, most severe last: status rank, then score."""
-        return (SEVERITY[self.status], self.score)
+        """Sort key, most severe last: status rank (as it counts for the verdict), score."""
+        return (SEVERITY[self.verdict_status], self.score)
 
 
 #: The plot kinds the dashboard knows how to draw.
@@ -161,5 +173,7 @@ class Comparator(Protocol):
     plot_kind: ClassVar[str]
     #: Histogram dimensions the test applies to; others are not run by default.
     dims: ClassVar[tuple[int, ...]]
+    # Optional: ``learns_from: ClassVar[str] = "history"`` makes the pipeline pass the
+    # histogram's history of good runs instead of the references (see compare_hists).
 
     def compare(self, data: HistData, refs: Sequence[HistData]) -> ComparisonResult: ...

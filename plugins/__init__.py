@@ -11,6 +11,7 @@ BUILTIN: tuple[str, ...] = (
     "plugins.multiscale:RegionScan",
     "plugins.variation:VariationScan",
     "plugins.moments:Moments",
+    "plugins.history_pca:HistoryPCA",
     "plugins.pull_values:PullValues",
     "plugins.ks:KSTest",
     "plugins.profile_pull:ProfilePull",

@@ -57,11 +57,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def with_comparators(sub: SubsystemConfig, names: list[str], registry: Registry) -> SubsystemConfig:
-    """The config with every histogram using ``names`` (where they apply)."""
+    """The config with every histogram running exactly ``names`` (where they apply); those
+    of them that decide in the config decide, else all of them do."""
     for n in names:
         registry.get(n)  # unknown name -> ConfigError with a suggestion
-    hists = tuple(replace(h, comparators=None) for h in sub.hists)
-    return replace(sub, comparators=tuple(names), hists=hists)
+    hists = tuple(replace(h, comparators=None, decide=None) for h in sub.hists)
+    decide = tuple(n for n in names if n in sub.decide) or tuple(names)
+    return replace(sub, comparators=tuple(names), hists=hists, decide=decide)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -104,8 +106,10 @@ def format_table(report: SubsystemReport, width: int | None = None) -> str:
     )
     for r in rows:
         text = f"{_scores(r)}  {r.reason}".strip()
+        mark, word = (SYMBOL[r.status], r.status.value) if r.decides or r.status is not \
+            Status.FLAGGED else ("△", "overcut")  # fmt: skip
         line = (
-            f"{SYMBOL[r.status]} {r.status.value:<7} {r.path:<{hw}} {r.comparator:<{cw}} "
+            f"{mark} {word:<7} {r.path:<{hw}} {r.comparator:<{cw}} "
             f"{r.score:8.2f} {r.entries:10.0f}  {text}"
         )
         lines.append(line if len(line) <= width else line[: width - 1] + "…")
@@ -113,4 +117,8 @@ def format_table(report: SubsystemReport, width: int | None = None) -> str:
         lines.append(f"? missing {m}")
     for n in report.notes:
         lines.append(f"note: {n}")
+    if any(r.status is Status.FLAGGED and not r.decides for r in rows):
+        lines.append(
+            "△ overcut: over its own (uncalibrated) cut; the tests that decide do not flag it"
+        )
     return "\n".join(lines) + "\n"

@@ -87,7 +87,7 @@ def _line(run: int, reason: str, reports: list[SubsystemReport]) -> str:
     cells = []
     worst: list[str] = []
     for rep in reports:
-        flagged = [r for r in rep.results if r.status is Status.FLAGGED]
+        flagged = [r for r in rep.results if r.verdict_status is Status.FLAGGED]
         errors = rep.count(Status.ERROR)
         mark = "✗" if flagged else ("!" if errors else "✓")
         cells.append(
@@ -149,7 +149,9 @@ def run_once(args: argparse.Namespace, settings: Settings, out: Path) -> int:
         ]
         for (run_no, choice), futs in zip(jobs, futures, strict=True):
             reports = [f.result() for f in futs]
-            n_flagged += sum(rep.count(Status.FLAGGED) for rep in reports)
+            n_flagged += sum(
+                r.verdict_status is Status.FLAGGED for rep in reports for r in rep.results
+            )
             if args.format == "json":
                 results.extend(
                     {**rep.to_dict(), "reference_reason": choice.reason} for rep in reports

@@ -85,7 +85,7 @@ def test_outliers_across_subsystems(client: FlaskClient) -> None:
     assert top["subsystem"] == "CSC"
     assert top["severity"] == 12.0
     assert top["flagged_by"] == ["beta_binomial"]
-    assert top["summary"].startswith("Flagged by 1 of 1 test (beta_binomial); most severe")
+    assert top["summary"].startswith("Flagged by 1 of 1 deciding test (beta_binomial); most severe")
     assert client.get("/api/v1/outliers/357101").get_json()["outliers"] == []
 
 

@@ -76,6 +76,7 @@ def test_1d_drilldown_draws_data_references_and_pulls(app: Dash, demo_site: Any)
         "variation_scan",
         "ks_test",
         "moments",
+        "history_pca",
     }
     fig = find(page, "drill-figure").figure
     names = [t.name for t in fig.data]
@@ -87,7 +88,7 @@ def test_1d_drilldown_draws_data_references_and_pulls(app: Dash, demo_site: Any)
     words = text(page)
     assert "Flagged by beta_binomial: severity" in words
     assert "chi2 = " in words  # the comparator's own reason
-    assert "Flagged by 5 of 5 tests (" in words
+    assert "Flagged by 3 of 3 deciding tests (" in words
     assert "most severe: " in words
     trend = find(page, "drill-trend").figure
     assert sorted(str(x) for t in trend.data[1:] for x in t.x) == sorted(

@@ -77,17 +77,18 @@ def test_json_contract(tmp_path, runs, capsys) -> None:
     assert doc["subsystem"] == "CSC"
     assert doc["missing"] == ["Segments/hSTimeVsZ"]
     by = {(r["histogram"], r["comparator"]): r for r in doc["results"]}
-    # 1D histograms get beta_binomial and ks_test, the 2D one beta_binomial and pull_values
+    # 1D histograms get beta_binomial and ks_test, the 2D one beta_binomial and pull_values;
+    # the deciding (calibrated) tests run on every histogram they apply to
+    one_d = ("Segments/hSTimeCombined", "Segments/hSnhits", "recHits/hRHGlobalp1")
+    deciding = ("history_pca", "variation_scan", "moments")
     assert set(by) == {
-        ("Segments/hSTimeCombined", "beta_binomial"),
-        ("Segments/hSTimeCombined", "ks_test"),
-        ("Segments/hSnhits", "beta_binomial"),
-        ("Segments/hSnhits", "ks_test"),
-        ("recHits/hRHGlobalp1", "beta_binomial"),
-        ("recHits/hRHGlobalp1", "ks_test"),
+        *((h, c) for h in one_d for c in ("beta_binomial", "ks_test", *deciding)),
         ("Occupancy/hORecHits", "beta_binomial"),
         ("Occupancy/hORecHits", "pull_values"),
+        ("Occupancy/hORecHits", "history_pca"),
+        ("Occupancy/hORecHits", "variation_scan"),
     }
+    assert {c for (_, c), r in by.items() if r["decides"]} == set(deciding)
     for r in doc["results"]:
         assert set(r) >= {"histogram", "comparator", "status", "scores", "reason", "entries"}
         assert r["status"] in {"ok", "flagged", "skipped", "error"}
@@ -133,7 +134,7 @@ def test_empty_data_histogram_is_flagged(tmp_path, runs, capsys) -> None:
         "json",
     )
     assert code == 0
-    (res,) = json.loads(out)["results"]
+    (res,) = [r for r in json.loads(out)["results"] if r["comparator"] == "beta_binomial"]
     assert res["status"] == "flagged"
     assert "no entries in data" in res["reason"]
 
@@ -146,13 +147,13 @@ def test_histogram_missing_in_references(tmp_path, runs, capsys) -> None:
         capsys, "compare", data, r_with, r_without, "--subsystem", cfg, "--format", "json"
     )
     assert code == 0
-    (res,) = json.loads(out)["results"]
+    (res,) = [r for r in json.loads(out)["results"] if r["comparator"] == "beta_binomial"]
     assert res["status"] == "ok"
     assert "1 of 2 reference runs lack this histogram" in res["reason"]
     code, out, _ = run_cli(
         capsys, "compare", data, r_without, "--subsystem", cfg, "--format", "json"
     )
-    (res,) = json.loads(out)["results"]
+    (res,) = [r for r in json.loads(out)["results"] if r["comparator"] == "beta_binomial"]
     assert res["status"] == "skipped"
     assert "no usable reference" in res["reason"]
 
@@ -167,7 +168,7 @@ def test_mismatched_binning_skips(tmp_path, root_file, make_hist, capsys) -> Non
     )
     code, out, _ = run_cli(capsys, "compare", d, r, "--subsystem", cfg, "--format", "json")
     assert code == 0
-    (res,) = json.loads(out)["results"]
+    (res,) = [r for r in json.loads(out)["results"] if r["comparator"] == "beta_binomial"]
     assert res["status"] == "skipped"
     assert "binning" in res["reason"]
 

@@ -25,7 +25,7 @@ def test_flagged_histogram_takes_its_most_severe_flag() -> None:
     assert v.flagged_by == ("variation_scan", "beta_binomial")
     assert v.judged_by == ("beta_binomial", "variation_scan", "ks_test")
     assert v.summary == (
-        "Flagged by 2 of 4 tests (variation_scan and beta_binomial); most severe: "
+        "Flagged by 2 of 4 deciding tests (variation_scan and beta_binomial); most severe: "
         "variation_scan at 3.2\u00d7 its cut: bins x 3-5 are 20% low"
     )
     d = v.to_dict()
@@ -41,8 +41,8 @@ def test_a_high_ok_score_does_not_lead_a_flagged_histogram() -> None:
 @pytest.mark.parametrize(
     ("statuses", "expected", "start"),
     [
-        ((Status.OK, Status.SKIPPED), Status.OK, "Within normal variation for 1 of 2 tests"),
-        ((Status.SKIPPED, Status.SKIPPED), Status.SKIPPED, "Not judged by any of its 2 tests"),
+        ((Status.OK, Status.SKIPPED), Status.OK, "Within normal variation for 1 of 2 deciding tests"),
+        ((Status.SKIPPED, Status.SKIPPED), Status.SKIPPED, "Not judged by any of its 2 deciding tests"),
         ((Status.OK, Status.ERROR), Status.ERROR, "t1 failed on this histogram"),
     ],
 )

@@ -1,0 +1,174 @@
+"""Engine layer: the history — compact contents of every processed run, kept in the results
+store, and which of them are good enough to learn a histogram's normal variation from.
+
+Each DQM file is decoded once: the contents of a run's histograms are stored when it is
+processed (or when it is first needed as a reference or history run, the backfill), and
+references and history are read from here afterwards. A run enters a histogram's history
+when it was judged, had normal statistics, and that histogram was neither flagged by a
+deciding test nor marked "real problem" by a person. Keys (in the results store):
+
+- ``("contents", S, dataset, subsystem, run)``: ``{path: HistData}`` (float32 arrays).
+- ``("judged", S, dataset, subsystem)``: ``{run: {"flagged": [...], "low_stats": bool,
+  "entries": float, "judged": bool}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+import statistics as pystats
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from engine.store_ops import SCHEMA
+from engine.types import HistData
+
+logger = logging.getLogger(__name__)
+
+#: Runs kept in a histogram's history (the latest good ones).
+HISTORY_RUNS = 30
+#: A run with fewer entries than this fraction of the median of the runs before it has
+#: low statistics: it is judged, but never a reference or a history run.
+LOW_STATS_FRACTION = 0.2
+#: A person's verdict that keeps a run out of the history of that histogram.
+REAL_PROBLEM = "real_problem"
+
+
+def compact(h: HistData) -> HistData:
+    """``h`` with float32 arrays (half the bytes; counts and means keep 7 digits)."""
+
+    def f32(a: Any) -> Any:
+        return None if a is None else np.asarray(a, dtype=np.float32)
+
+    return replace(h, values=f32(h.values), variances=f32(h.variances),
+                   bin_entries=f32(h.bin_entries))  # fmt: skip
+
+
+def expand(h: HistData) -> HistData:
+    """The float64 form the comparators compute with."""
+
+    def f64(a: Any) -> Any:
+        return None if a is None else np.asarray(a, dtype=np.float64)
+
+    return replace(h, values=f64(h.values), variances=f64(h.variances),
+                   bin_entries=f64(h.bin_entries))  # fmt: skip
+
+
+def total_entries(hists: Mapping[str, HistData]) -> float:
+    """Entries of a run's histograms, summed (profiles: their per-bin entries)."""
+    return float(sum(float(np.nansum(h.counts)) for h in hists.values()))
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """What one DQM file holds for one subsystem: histograms by path, unreadable ones."""
+
+    hists: Mapping[str, HistData]
+    errors: Mapping[str, str] = field(default_factory=dict)
+
+
+class History:
+    """The history of one results store (composition: it holds the store)."""
+
+    def __init__(self, store: Any, runs: int = HISTORY_RUNS) -> None:
+        self.store = store
+        self.runs = runs
+
+    # -- contents -----------------------------------------------------------------------
+    def contents(
+        self, dataset: str, subsystem: str, run: int, digest: str | None = None
+    ) -> Decoded | None:
+        """The stored histograms of a run, or None when it was never decoded (or, with
+        ``digest``, decoded for another version of the subsystem config)."""
+        raw = self.store._get(("contents", SCHEMA, dataset, subsystem, int(run)))
+        if raw is None or (digest is not None and raw.get("digest") != digest):
+            return None
+        return Decoded({p: expand(h) for p, h in raw["hists"].items()}, dict(raw["errors"]))
+
+    def has_contents(self, dataset: str, subsystem: str, run: int) -> bool:
+        return self.store._get(("contents", SCHEMA, dataset, subsystem, int(run))) is not None
+
+    def put_contents(
+        self, dataset: str, subsystem: str, run: int, decoded: Decoded, digest: str = ""
+    ) -> bool:
+        """Store a run's decoded histograms; returns whether it has low statistics.
+
+        Raises:
+            StoreError: the write failed; nothing of it is stored.
+        """
+        entries = total_entries(decoded.hists)
+        index = self._index(dataset, subsystem)
+        before = [v["entries"] for r, v in index.items() if r < run and not v["low_stats"]]
+        median = pystats.median(before[-self.runs :]) if before else 0.0
+        low = bool(before) and entries < LOW_STATS_FRACTION * median
+        old = index.get(int(run), {})
+        entry = {"flagged": old.get("flagged", []), "low_stats": low, "entries": entries,
+                 "judged": bool(old.get("judged"))}  # fmt: skip
+        body = {"hists": {p: compact(h) for p, h in decoded.hists.items()},
+                "errors": dict(decoded.errors), "digest": digest}  # fmt: skip
+        with self.store._tx(f"store contents of run {run} {subsystem}"):
+            self.store._set(("contents", SCHEMA, dataset, subsystem, int(run)), body)
+            self.store._update(("judged", SCHEMA, dataset, subsystem),
+                               lambda d: {**d, int(run): entry}, {})  # fmt: skip
+        return low
+
+    def mark_judged(self, dataset: str, subsystem: str, run: int, flagged: Iterable[str]) -> None:
+        """Record that ``run`` was compared, and which of its histograms a deciding test
+        flagged (they stay out of their history)."""
+
+        def change(d: dict[int, Any]) -> dict[int, Any]:
+            entry = {**d.get(int(run), {"low_stats": False, "entries": 0.0}),
+                     "flagged": sorted(set(flagged)), "judged": True}  # fmt: skip
+            return {**d, int(run): entry}
+
+        with self.store._tx(f"mark run {run} {subsystem} judged"):
+            self.store._update(("judged", SCHEMA, dataset, subsystem), change, {})
+
+    def _index(self, dataset: str, subsystem: str) -> dict[int, dict[str, Any]]:
+        raw = self.store._get(("judged", SCHEMA, dataset, subsystem), {})
+        return {int(r): v for r, v in sorted(raw.items(), key=lambda kv: int(kv[0]))}
+
+    def low_stats(self, dataset: str, subsystem: str) -> set[int]:
+        """Runs known to have low statistics (never references, never history)."""
+        return {r for r, v in self._index(dataset, subsystem).items() if v["low_stats"]}
+
+    # -- history ------------------------------------------------------------------------
+    def runs_for(self, dataset: str, subsystem: str, run: int) -> list[int]:
+        """Runs with contents that may serve as history of ``run`` (latest last): not
+        ``run``, normal statistics; those before it first, later ones only to fill up."""
+        index = self._index(dataset, subsystem)
+        ok = [r for r, v in index.items() if r != run and not v["low_stats"]]
+        before = [r for r in ok if r < run]
+        after = [r for r in ok if r > run]
+        return (before + after[: max(0, self.runs - len(before))])[-self.runs :]
+
+    def history(
+        self, dataset: str, subsystem: str, run: int, paths: Iterable[str],
+    ) -> dict[str, list[HistData]]:  # fmt: skip
+        """Per histogram path, its history for ``run``: up to ``runs`` good runs' contents.
+
+        A run is left out of a histogram's history when a deciding test flagged that
+        histogram in it, or a person marked it a real problem.
+        """
+        index = self._index(dataset, subsystem)
+        wanted = list(paths)
+        out: dict[str, list[HistData]] = {p: [] for p in wanted}
+        for r in reversed(self.runs_for(dataset, subsystem, run)):
+            if all(len(v) >= self.runs for v in out.values()):
+                break
+            stored = self.contents(dataset, subsystem, r)
+            if stored is None:
+                continue
+            contents = stored.hists
+            bad = set(index.get(r, {}).get("flagged", ()))
+            verdicts = self.store.verdicts(r, subsystem)
+            for p in wanted:
+                h = contents.get(p)
+                if h is None or p in bad or len(out[p]) >= self.runs:
+                    continue
+                if any(v.get("verdict") == REAL_PROBLEM for v in verdicts.get(p, {}).values()):
+                    continue
+                out[p].append(h)
+        return {p: v[::-1] for p, v in out.items()}

@@ -1,0 +1,254 @@
+"""Plugins layer: a low-rank model of a histogram's normal run-to-run variation, learned from
+its history of good runs, with tail probabilities calibrated on leave-one-out scores.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy import special, stats
+
+from engine.types import FloatArray
+
+BoolArray = NDArray[np.bool_]
+#: Huber constant of the robust coefficient fit (sigma): a failed region does not pull
+#: the common modes towards itself.
+HUBER = 3.0
+#: Pseudo degrees of freedom of the pooled residual spread each bin is shrunk towards.
+PRIOR_DOF = 4.0
+#: Smallest spread of the log of a calibration score (a history whose scores all agree
+#: still leaves room for chance).
+MIN_LOG_SPREAD = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """A histogram in model space: ``y`` (runs x bins) with noise variances ``v``.
+
+    Counts are the log of each run's bin shares (half a count added), with Poisson
+    variance ``1/(c + 1/2)``; profile means are used as they are, with their errors.
+    ``v`` is ``inf`` where a run has no measurement of a bin.
+    """
+
+    y: FloatArray
+    v: FloatArray
+
+
+def counts_series(counts: FloatArray) -> Series:
+    """``counts``: (runs, bins) of non-negative counts."""
+    c = np.clip(np.nan_to_num(counts, nan=0.0), 0.0, None)
+    n = c.sum(axis=1, keepdims=True)
+    y = np.log((c + 0.5) / (n + 0.5 * c.shape[1]))
+    return Series(y, 1.0 / (c + 0.5))
+
+
+def means_series(means: FloatArray, variances: FloatArray, entries: FloatArray) -> Series:
+    """Profile means with their squared errors; bins without entries are unmeasured."""
+    ok = (entries > 0) & np.isfinite(means) & np.isfinite(variances)
+    v = np.where(ok, np.maximum(np.nan_to_num(variances, nan=0.0), 1e-12), np.inf)
+    return Series(np.where(ok, means, 0.0), v)
+
+
+@dataclass(frozen=True, slots=True)
+class Model:
+    """The normal variation of one histogram: centre, common modes, each bin's own spread."""
+
+    centre: FloatArray  # (bins,) median over the training runs
+    scale: FloatArray  # (bins,) root-mean-square deviation: the modes' whitening
+    modes: FloatArray  # (bins, rank) orthonormal in whitened space
+    extra: FloatArray  # (bins,) residual run-to-run variance beyond the noise
+    noise: FloatArray  # (bins,) mean noise variance of the training runs
+    runs: int
+
+
+def _weights(v: FloatArray) -> FloatArray:
+    return np.where(np.isfinite(v), 1.0, 0.0)
+
+
+def _basis(s: Series, rank_max: int) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Centre, scale and the leading right singular vectors of the whitened deviations."""
+    w = _weights(s.v)
+    y = np.where(w > 0, s.y, np.nan)
+    with np.errstate(all="ignore"):
+        centre = np.nan_to_num(np.nanmedian(y, axis=0), nan=0.0)
+        x = np.where(w > 0, s.y - centre, 0.0)
+        scale = np.sqrt(np.sum(x * x, axis=0) / np.maximum(w.sum(axis=0), 1.0))
+    scale = np.where(scale > 0, scale, 1.0)
+    r = max(0, min(rank_max, x.shape[0] - 2))
+    if r == 0:
+        return centre, scale, np.zeros((x.shape[1], 0))
+    _, _, vt = np.linalg.svd(x / scale, full_matrices=False)
+    return centre, scale, vt[:r].T
+
+
+def _fit_coefficients(
+    x: FloatArray, var: FloatArray, basis: FloatArray, weight: FloatArray
+) -> FloatArray:
+    """Robust (Huber) weighted least squares of ``x`` on ``basis``; (runs, rank)."""
+    k, r = x.shape[0], basis.shape[1]
+    if r == 0:
+        return np.zeros((k, 0))
+    w = weight / var
+    coef = np.zeros((k, r))
+    for _ in range(3):  # IRLS: least squares, then Huber weights twice
+        a = np.einsum("kb,br,bq->krq", w, basis, basis) + 1e-9 * np.eye(r)
+        b = np.einsum("kb,kb,br->kr", w, x, basis)
+        coef = np.linalg.solve(a, b[..., None])[..., 0]
+        z = np.abs(x - coef @ basis.T) / np.sqrt(var)
+        w = weight / var * np.minimum(1.0, HUBER / np.maximum(z, 1e-12))
+    return coef
+
+
+def fit(s: Series, rank: int) -> Model:
+    """The model of ``rank`` common modes from the runs of ``s`` (at least 2)."""
+    k = s.y.shape[0]
+    centre, scale, modes = _basis(s, rank)
+    w = _weights(s.v)
+    noise = np.sum(np.where(w > 0, s.v, 0.0), axis=0) / np.maximum(w.sum(axis=0), 1.0)
+    x = np.where(w > 0, s.y - centre, 0.0)
+    basis = modes * scale[:, None]
+    var0 = np.where(w > 0, s.v, 1.0) + (scale * scale)[None, :]
+    coef = _fit_coefficients(x, var0, basis, w)
+    resid = np.where(w > 0, x - coef @ basis.T, 0.0)
+    dof = np.maximum(w.sum(axis=0) - modes.shape[1] - 1.0, 1.0)
+    raw = np.maximum(np.sum(resid * resid, axis=0) / dof - noise, 0.0)
+    used = w.sum(axis=0) > 0
+    pooled = float(np.median(raw[used])) if used.any() else 0.0
+    extra = (dof * raw + PRIOR_DOF * pooled) / (dof + PRIOR_DOF)
+    return Model(centre, scale, modes, extra, noise, k)
+
+
+def residuals(
+    model: Model, y: FloatArray, v: FloatArray, total: float | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """Pulls ``z`` (bins) of a run against the model, and its fitted deviation (bins).
+
+    For counts give the run's ``total`` entries: the Poisson variance is then taken at
+    the model's expected count rather than the observed one, so a bin that dropped to
+    zero weighs as what it should have held, not as an empty bin.
+    """
+    w = _weights(v[None, :])
+    basis = model.modes * model.scale[:, None]
+    x = np.where(w[0] > 0, y - model.centre, 0.0)[None, :]
+    noise = np.where(w[0] > 0, v, 1.0)
+    fitted = np.zeros_like(y)
+    for _ in range(1 if total is None else 2):
+        var = model.extra + noise + model.noise / model.runs
+        coef = _fit_coefficients(x, var[None, :], basis, w)
+        fitted = (coef @ basis.T)[0]
+        if total is not None:
+            share = np.exp(model.centre + fitted)
+            noise = 1.0 / (total * share / share.sum() + 0.5)
+    var = model.extra + noise + model.noise / model.runs
+    z = np.where(w[0] > 0, (x[0] - fitted) / np.sqrt(var), 0.0)
+    return z, fitted
+
+
+def choose_rank(s: Series, rank_max: int) -> int:
+    """The number of common modes, by cross-validation over runs and bins.
+
+    Each run is left out in turn; its coefficients are fitted on the even bins and
+    predict the odd ones, and the other way round. The rank with the smallest prediction
+    error wins, a larger rank only when it lowers the error by more than 2 %.
+    """
+    k, n_bins = s.y.shape
+    top = max(0, min(rank_max, k - 3, n_bins // 4))
+    if top == 0:
+        return 0
+    halves = np.arange(n_bins) % 2 == 0
+    err = np.zeros(top + 1)
+    for i in range(k):
+        train = Series(np.delete(s.y, i, axis=0), np.delete(s.v, i, axis=0))
+        centre, scale, modes = _basis(train, top)
+        ok = np.isfinite(s.v[i])
+        x = np.where(ok, s.y[i] - centre, 0.0) / scale
+        for r in range(top + 1):
+            basis = modes[:, :r]
+            for fit_on in (halves, ~halves):
+                a, b = fit_on & ok, ~fit_on & ok
+                coef = np.linalg.lstsq(basis[a], x[a], rcond=None)[0] if r else np.zeros(0)
+                err[r] += float(np.sum((x[b] - basis[b] @ coef) ** 2))
+    best = 0
+    for r in range(1, top + 1):
+        if err[r] < 0.98 * err[best]:
+            best = r
+    return best
+
+
+@dataclass(frozen=True, slots=True)
+class Calibrated:
+    """A score's tail probability from the leave-one-out scores of the history runs."""
+
+    log_p: float  # natural log of the one-sided tail probability
+    sigma: float  # the same as a one-sided Gaussian sigma
+    centre: float  # typical score of a history run (exp of the mean log score)
+
+
+def calibrate(loo: FloatArray, score: float) -> Calibrated:
+    """Predictive Student t on the log of the ``loo`` scores (>= 3), evaluated at ``score``.
+
+    The history runs' leave-one-out scores are a sample of what a healthy run scores; the
+    log of a score is taken as normal with their mean and spread, and a new run's log
+    score as Student t with ``k - 1`` degrees of freedom and spread ``sd sqrt(1 + 1/k)``
+    (the predictive distribution of one more draw). With few history runs the t is wide
+    and the cut is reached later, never sooner.
+    """
+    logs = np.log(np.maximum(loo, 1e-300))
+    k = len(logs)
+    mu = float(np.mean(logs))
+    sd = max(float(np.std(logs, ddof=1)), MIN_LOG_SPREAD)
+    t = (math.log(max(score, 1e-300)) - mu) / (sd * math.sqrt(1.0 + 1.0 / k))
+    log_p = float(stats.t.logsf(t, df=k - 1))
+    return Calibrated(log_p, sigma_of_log_p(log_p), math.exp(mu))
+
+
+def sigma_of_log_p(log_p: float) -> float:
+    """One-sided Gaussian sigma of a tail probability given by its log (no floor at 37 sigma)."""
+    return float(-special.ndtri_exp(min(log_p, math.log(0.5))))
+
+
+def window_scan(z: FloatArray, shape: tuple[int, ...]) -> tuple[float, tuple[int, ...], int]:
+    """Largest ``|sum z| / sqrt(cells)`` over windows, and where.
+
+    1D: runs of 1, 2, 4, ... bins up to half the axis. 2D: squares of 1, 2, 4, 8 bins,
+    whole rows and whole columns. Returns the statistic, the window's lower corner and
+    its size (bins per side; 0 for a whole row or column).
+    """
+    if len(shape) == 1:
+        cs = np.concatenate([[0.0], np.cumsum(z)])
+        best, where1, size = 0.0, 0, 1
+        w = 1
+        while w <= max(1, shape[0] // 2):
+            win = np.abs(cs[w:] - cs[:-w]) / math.sqrt(w)
+            j = int(np.argmax(win))
+            if win[j] > best:
+                best, where1, size = float(win[j]), j, w
+            w *= 2
+        return best, (where1,), size
+    g = z.reshape(shape)
+    ii = np.zeros((shape[0] + 1, shape[1] + 1))
+    ii[1:, 1:] = np.cumsum(np.cumsum(g, axis=0), axis=1)
+    best, where, size = 0.0, (0, 0), 1
+    for w in (1, 2, 4, 8):
+        if w > min(shape):
+            break
+        blk = np.abs(ii[w:, w:] - ii[:-w, w:] - ii[w:, :-w] + ii[:-w, :-w]) / w
+        at = np.unravel_index(int(np.argmax(blk)), blk.shape)
+        if blk[at] > best:
+            best, where, size = float(blk[at]), (int(at[0]), int(at[1])), w
+    rows = np.abs(g.sum(axis=1)) / math.sqrt(shape[1])
+    cols = np.abs(g.sum(axis=0)) / math.sqrt(shape[0])
+    if rows.max() > best:
+        best, where, size = float(rows.max()), (int(np.argmax(rows)), -1), 0
+    if cols.max() > best:
+        best, where, size = float(cols.max()), (-1, int(np.argmax(cols))), 0
+    return best, where, size
+
+
+def statistics(z: FloatArray, used: BoolArray, shape: tuple[int, ...]) -> FloatArray:
+    """The two scores a run is judged by: the worst window and the mean squared pull."""
+    n = max(int(used.sum()), 1)
+    return np.array([window_scan(z, shape)[0], float(np.sum(z * z)) / n + 1e-12])

@@ -1,0 +1,211 @@
+"""Plugins layer: ``history_pca``, a histogram judged against the normal variation learned from
+its own history of good runs (common modes and each bin's spread), with a cut calibrated
+on the history's leave-one-out scores.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+from scipy import special
+
+from engine.types import ComparisonResult, FloatArray, HistData, Status
+from plugins._common import has_profile_errors, result, skipped, usable_refs
+from plugins._lowrank import (
+    Series,
+    calibrate,
+    choose_rank,
+    counts_series,
+    fit,
+    means_series,
+    residuals,
+    sigma_of_log_p,
+    statistics,
+    window_scan,
+)
+from plugins._variance import RunLevelCut
+from plugins.multiscale import _range_text
+
+STAT_NAMES = ("worst window", "mean squared pull")
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPCA(RunLevelCut):
+    """The data against a low-rank model of its history's normal run-to-run variation.
+
+    Real run-to-run variation is tens to hundreds of Poisson sigmas and mostly shared by
+    many bins (pile-up, luminosity, timing). It is modelled, per histogram, from the
+    history runs given as references:
+
+    - each run in model space: counts as the log of each bin's share of the run's entries
+      (normalised, so a change of rate alone is not a change of shape), profile means as
+      they are, each with its noise (Poisson, or the profile's errors);
+    - common modes: principal components of the runs' whitened deviations from the median
+      run, as many as cross-validation over runs and bins supports (at most ``rank_max``,
+      and fewer with few runs), fitted to each run robustly (Huber), so a failed region
+      does not pull them;
+    - each bin's own residual spread beyond its noise, shrunk towards the median bin's.
+
+    The data's pulls after its common modes are removed are scanned over windows (1D: runs
+    of 1, 2, 4 ... bins; 2D: 1x1 to 8x8 squares, whole rows and columns) and summarised by
+    two scores: the worst window and the mean squared pull. The same scores of every
+    history run, left out of the model in turn, calibrate them: a Student t on their logs
+    (``k - 1`` degrees of freedom, predictive spread) gives each score's tail probability,
+    and the smaller, doubled, is quoted as one-sided Gaussian sigma, computed in log space
+    so the most extreme cases still rank. With few history runs the t is wide and the cut
+    is reached later, never sooner.
+
+    It is flagged above the run-level cut: ``-Phi^-1(alpha / n_tests)`` for the
+    ``n_tests`` histograms it judges in the subsystem (``alpha``: false flags per healthy
+    subsystem-run), never below ``min_cut``; ``z_cut`` fixes it. Fewer than
+    ``min_history`` usable history runs: skipped. Empty data against a non-empty history:
+    flagged.
+
+    Scores: ``sigma`` (calibrated), ``cut``, ``window`` (worst window, pulls),
+    ``chi2`` (mean squared pull), ``rank``, ``history`` (runs), ``log10_p``.
+    ``score = sigma / cut`` against ``threshold = 1``. Arrays: ``pulls``, ``expected``
+    and ``band`` (the data's normal content per bin and its one-sigma range).
+    """
+
+    name: ClassVar[str] = "history_pca"
+    plot_kind: ClassVar[str] = "overlay"
+    dims: ClassVar[tuple[int, ...]] = (1, 2)
+    #: The pipeline gives it the histogram's history of good runs (else the references).
+    learns_from: ClassVar[str] = "history"
+    min_cut: float = 4.0
+    rank_max: int = 6
+    min_history: int = 4
+    min_entries: float = 1.0
+
+    def __post_init__(self) -> None:
+        checks = self.cut_checks()
+        checks["rank_max"] = isinstance(self.rank_max, int) and self.rank_max >= 0
+        checks["min_history"] = isinstance(self.min_history, int) and self.min_history >= 3
+        checks["min_entries"] = self.min_entries >= 0
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            msg = f"history_pca: bad value of {', '.join(bad)}"
+            raise ValueError(msg)
+
+    @property
+    def cut(self) -> float:
+        """One-sided sigma the calibrated score must exceed."""
+        if self.z_cut is not None:
+            return float(self.z_cut)
+        return max(self.min_cut, float(-special.ndtri(self.alpha / max(self.n_tests, 1))))
+
+    def compare(self, data: HistData, refs: Sequence[HistData]) -> ComparisonResult:
+        """Judge ``data`` against the model learned from ``refs`` (its history)."""
+        kept, dropped = usable_refs(data, refs)
+        kept = [r for r in kept if float(r.counts.sum()) >= self.min_entries]
+        if len(kept) < self.min_history:
+            why = f"; {'; '.join(dropped)}" if dropped else ""
+            return skipped(
+                self.name, data,
+                f"history of {len(kept)} usable runs; at least {self.min_history} are needed "
+                f"to learn the normal variation{why}",
+            )  # fmt: skip
+        n = float(np.nansum(data.counts))
+        if n <= 0:
+            ref_n = float(np.median([r.counts.sum() for r in kept]))
+            return result(
+                self.name, data, Status.FLAGGED, score=10.0, threshold=1.0,
+                reason=f"no entries in data; its history has {ref_n:.0f} (median)",
+                scores={"sigma": math.inf, "cut": self.cut},
+            )  # fmt: skip
+        if n < self.min_entries:
+            return skipped(self.name, data, f"{n:.0f} entries < min_entries={self.min_entries:g}")
+        return self._judge(data, kept)
+
+    def _judge(self, data: HistData, hist: list[HistData]) -> ComparisonResult:
+        profile = has_profile_errors(data) and all(has_profile_errors(r) for r in hist)
+        runs = [*hist, data]
+        if profile:
+            series = means_series(
+                np.stack([r.values.ravel() for r in runs]),
+                np.stack([np.asarray(r.variances).ravel() for r in runs]),
+                np.stack([np.asarray(r.bin_entries).ravel() for r in runs]),
+            )
+            used: np.ndarray = np.asarray(np.isfinite(series.v).any(axis=0))
+        else:
+            counts = np.stack([np.nan_to_num(r.counts.ravel(), nan=0.0) for r in runs])
+            used = np.asarray(counts.sum(axis=0) > 0)
+            series = counts_series(counts[:, used])
+        if profile:
+            series = Series(series.y[:, used], series.v[:, used])
+        k = len(hist)
+        y_h, v_h = series.y[:k], series.v[:k]
+        rank = choose_rank(Series(y_h, v_h), self.rank_max)
+        shape = data.values.shape
+
+        totals = [None if profile else float(np.nansum(r.counts)) for r in runs]
+
+        def score_of(train: np.ndarray, i: int) -> tuple[FloatArray, ...]:
+            model = fit(Series(y_h[train], v_h[train]), rank)
+            z_used, fitted = residuals(model, series.y[i], series.v[i], totals[i])
+            z = np.zeros(used.size)
+            z[used] = z_used
+            return statistics(z, used, shape), z, fitted, model.centre, model.extra
+
+        loo = np.array([score_of(np.arange(k) != i, i)[0] for i in range(k)])
+        stat, z, fitted, centre, extra = score_of(np.ones(k, bool), k)
+        cals = [calibrate(loo[:, j], float(stat[j])) for j in range(len(stat))]
+        worst = int(np.argmin([c.log_p for c in cals]))
+        log_p = min(0.0, math.log(len(cals)) + cals[worst].log_p)
+        sigma = sigma_of_log_p(log_p)
+        cut = self.cut
+        flagged = sigma > cut
+        arrays = self._arrays(data, profile, used, z, centre + fitted, extra + series.v[k])
+        where = self._where(data, z)
+        how = (f"cut {cut:.1f}\u03c3 from alpha {self.alpha:g} over {self.n_tests} histograms"
+               if self.z_cut is None else f"cut {cut:.1f}\u03c3 (z_cut)")  # fmt: skip
+        reason = (
+            f"{where}: {stat[0]:.1f}\u03c3 off the normal variation (rank-{rank} model of {k} "
+            f"history runs); {STAT_NAMES[worst]} {float(stat[worst]):.3g} against a typical "
+            f"{cals[worst].centre:.3g} in the history's leave-one-out scores → "
+            f"{sigma:.1f}\u03c3 {'>' if flagged else '<='} {how}"
+        )
+        return result(
+            self.name, data, Status.FLAGGED if flagged else Status.OK,
+            score=sigma / cut, threshold=1.0, reason=reason,
+            scores={"sigma": sigma, "cut": cut, "window": float(stat[0]),
+                    "chi2": float(stat[1]), "rank": float(rank), "history": float(k),
+                    "log10_p": log_p / math.log(10)},
+            arrays=arrays,
+        )  # fmt: skip
+
+    @staticmethod
+    def _arrays(
+        data: HistData, profile: bool, used: np.ndarray, z: FloatArray,
+        mean_y: FloatArray, var_y: FloatArray,
+    ) -> dict[str, FloatArray]:  # fmt: skip
+        shape = data.values.shape
+        expected = np.zeros(used.size)
+        band = np.zeros(used.size)
+        if profile:
+            expected[used], band[used] = mean_y, np.sqrt(var_y)
+        else:
+            share = np.exp(mean_y)
+            total = float(np.nansum(data.counts))
+            expected[used] = total * share / share.sum()
+            band[used] = expected[used] * np.sqrt(var_y)
+        return {"pulls": z.reshape(shape), "expected": expected.reshape(shape),
+                "band": band.reshape(shape)}  # fmt: skip
+
+    @staticmethod
+    def _where(data: HistData, z: FloatArray) -> str:
+        shape = data.values.shape
+        _, corner, size = window_scan(z, shape)
+        labels = [*data.labels, None, None]
+        if len(shape) == 1:
+            return "bins " + _range_text("x", corner[0], corner[0] + size - 1, labels[0])[2:]
+        x0, y0 = corner
+        if size == 0:
+            return (_range_text("y", y0, y0, labels[1]) + " (a whole row)" if x0 < 0
+                    else _range_text("x", x0, x0, labels[0]) + " (a whole column)")  # fmt: skip
+        return (_range_text("x", x0, x0 + size - 1, labels[0]) + ", "
+                + _range_text("y", y0, y0 + size - 1, labels[1]))  # fmt: skip
