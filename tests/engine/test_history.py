@@ -45,7 +45,8 @@ def test_each_file_is_decoded_once_and_learned_tests_get_the_history(
     svc.poll("golden_json")
     certified = sorted(r.run for r in load_runs(demo) if r.certified)
     assert svc.drain() == len(certified)
-    assert decoded and max(decoded.values()) == 1  # references and history: from the store
+    assert decoded
+    assert max(decoded.values()) == 1  # references and history: from the store
     assert set(decoded) <= set(certified)
     newest = svc.store.get_report(certified[-1], "RPC")
     assert newest is not None
@@ -68,7 +69,9 @@ def test_history_leaves_out_flagged_real_problems_and_low_statistics(tmp_path: P
     hist = History(store, runs=30)
     for run in range(1, 9):
         total = 100.0 if run == 5 else 10_000.0  # run 5: a few lumisections
-        low = hist.put_contents("D/S", "SUB", run, Decoded({"a": _h(run, total), "b": _h(run, total)}))
+        low = hist.put_contents(
+            "D/S", "SUB", run, Decoded({"a": _h(run, total), "b": _h(run, total)})
+        )
         assert low == (run == 5)
         hist.mark_judged("D/S", "SUB", run, flagged=["a"] if run == 3 else [])
     store.put_verdict(6, "SUB", "b", "history_pca", "real_problem", "ann", "2026-01-01T00:00:00Z")

@@ -41,8 +41,16 @@ def test_a_high_ok_score_does_not_lead_a_flagged_histogram() -> None:
 @pytest.mark.parametrize(
     ("statuses", "expected", "start"),
     [
-        ((Status.OK, Status.SKIPPED), Status.OK, "Within normal variation for 1 of 2 deciding tests"),
-        ((Status.SKIPPED, Status.SKIPPED), Status.SKIPPED, "Not judged by any of its 2 deciding tests"),
+        (
+            (Status.OK, Status.SKIPPED),
+            Status.OK,
+            "Within normal variation for 1 of 2 deciding tests",
+        ),
+        (
+            (Status.SKIPPED, Status.SKIPPED),
+            Status.SKIPPED,
+            "Not judged by any of its 2 deciding tests",
+        ),
         ((Status.OK, Status.ERROR), Status.ERROR, "t1 failed on this histogram"),
     ],
 )

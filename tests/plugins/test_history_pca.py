@@ -48,7 +48,7 @@ def test_healthy_runs_with_large_common_variation_are_ok(rng: np.random.Generato
     res = comp.compare(runs[40], runs[10:40])
     assert res.scores["rank"] >= 1  # the shared wander is learned as a common mode
     assert res.scores["history"] == 30
-    assert "cut 4.1σ from alpha 0.01 over 600 histograms" in res.reason
+    assert "cut 4.1\u03c3 from alpha 0.01 over 600 histograms" in res.reason
     assert all(math.isfinite(v) for v in res.scores.values())
 
 
