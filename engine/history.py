@@ -163,6 +163,7 @@ class History:
                 continue
             contents = stored.hists
             bad = set(index.get(r, {}).get("flagged", ()))
+            total = float(index.get(r, {}).get("entries", np.nan))
             verdicts = self.store.verdicts(r, subsystem)
             for p in wanted:
                 h = contents.get(p)
@@ -170,5 +171,5 @@ class History:
                     continue
                 if any(v.get("verdict") == REAL_PROBLEM for v in verdicts.get(p, {}).values()):
                     continue
-                out[p].append(h)
+                out[p].append(replace(h, exposure=total))
         return {p: v[::-1] for p, v in out.items()}

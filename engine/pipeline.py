@@ -106,6 +106,14 @@ def plan(sub: SubsystemConfig, expand: Callable[[str, str], list[str]]) -> Plan:
     return Plan(tuple(hists), tuple(missing))
 
 
+def with_exposure(hists: Mapping[str, HistData]) -> dict[str, HistData]:
+    """Each histogram with the run's exposure: the entries of all of them (a rate that
+    moves against the subsystem's other histograms is a change of rate)."""
+    total = float(sum(float(np.nansum(h.counts)) for h in hists.values()))
+    return {p: h if h.exposure == total else replace(h, exposure=total)
+            for p, h in hists.items()}  # fmt: skip
+
+
 def _concatenated(main: HistData, parts: Sequence[HistData | None]) -> HistData:
     """Append the bins of ``parts`` to ``main`` as one flat 1D histogram."""
     arrays = [main.counts.ravel()] + [p.counts.ravel() for p in parts if p is not None]
@@ -168,6 +176,8 @@ def compare_hists(
     good runs), else the references (``autodqm compare``: it learns from all of them).
     """
     work: list[tuple[PlannedHist, HistData, list[HistData], list[tuple[str, bool]]]] = []
+    data = with_exposure(data)
+    refs = [with_exposure(r) for r in refs]
     for ph in the_plan.hists:
         d = data.get(ph.path)
         if d is None:

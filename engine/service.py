@@ -19,7 +19,7 @@ from pathlib import Path
 from engine import jobs
 from engine.alerts import Deliverer, DeliveryReport, build_alert
 from engine.errors import DQMError
-from engine.history import Decoded, History
+from engine.history import Decoded, History, compact, expand
 from engine.jobs import ACTIVE, DONE, FAILED, QUEUED, iso, utcnow
 from engine.provenance import code_version
 from engine.references import RefChoice
@@ -287,7 +287,8 @@ class Service(QueueUpkeep, PeopleActions):
             return stored
         decoded = decode(w, self._fetch(rf), run)
         self.history.put_contents(w.dataset, w.name, run, decoded, w.config.digest)
-        return decoded
+        # what the store holds (float32), so that a recomputation sees the same numbers
+        return Decoded({p: expand(compact(h)) for p, h in decoded.hists.items()}, decoded.errors)
 
     def _references(
         self, w: Watched, run: int, certified: set[int], files: dict[int, RunFile]

@@ -65,6 +65,9 @@ class HistData:
     bin_entries: FloatArray | None = None
     labels: tuple[tuple[str, ...] | None, ...] = ()
     axis_titles: tuple[str, ...] = ()
+    #: The run's exposure the histogram's rate is measured against: set by the pipeline
+    #: to the entries of all the subsystem's histograms in the run (nan when unknown).
+    exposure: float = math.nan
 
     @property
     def ndim(self) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-from scipy import special
+from scipy import special, stats
 
 from engine.types import ComparisonResult, FloatArray, HistData, Status
 from plugins._common import has_profile_errors, result, skipped, usable_refs
@@ -30,7 +30,30 @@ from plugins._lowrank import (
 from plugins._variance import RunLevelCut
 from plugins.multiscale import _range_text
 
-STAT_NAMES = ("worst window", "mean squared pull")
+STAT_NAMES = ("worst window", "mean squared pull", "rate")
+
+
+def rate_change(data: HistData, hist: Sequence[HistData]) -> tuple[float, float, float] | None:
+    """The data's share of its run's exposure against the history's: ``(log p, relative
+    change, relative spread)``, or None without exposures.
+
+    The log share of each history run scatters by ``sd``; the data's is judged with the
+    predictive Student t (``k - 1`` degrees of freedom, spread ``sd sqrt(1 + 1/k)``, plus
+    the data's own Poisson variance), two-sided.
+    """
+    runs = [*hist, data]
+    n = np.array([float(np.nansum(r.counts)) for r in runs])
+    e = np.array([r.exposure for r in runs])
+    if not (np.all(np.isfinite(e)) and np.all(e > 0) and np.all(n > 0)):
+        return None
+    share = np.log(n / e)
+    past, now = share[:-1], float(share[-1])
+    k = len(past)
+    sd = float(np.std(past, ddof=1))
+    scale = math.sqrt(sd * sd * (1.0 + 1.0 / k) + 1.0 / n[-1] + 1e-8)
+    t = abs(now - float(np.mean(past))) / scale
+    log_p = math.log(2.0) + float(stats.t.logsf(t, df=k - 1))
+    return log_p, math.expm1(now - float(np.mean(past))), math.expm1(sd)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +75,10 @@ class HistoryPCA(RunLevelCut):
 
     The data's pulls after its common modes are removed are scanned over windows (1D: runs
     of 1, 2, 4 ... bins; 2D: 1x1 to 8x8 squares, whole rows and columns) and summarised by
-    two scores: the worst window and the mean squared pull. The same scores of every
+    two scores: the worst window and the mean squared pull. A third is the rate: the
+    histogram's share of all the subsystem's entries in the run (``exposure``, set by the
+    pipeline), against the history's shares, so a drop over the whole populated range that
+    normalised shapes cannot see is judged too. The same shape scores of every
     history run, left out of the model in turn, calibrate them: a Student t on their logs
     (``k - 1`` degrees of freedom, predictive spread) gives each score's tail probability,
     and the smaller, doubled, is quoted as one-sided Gaussian sigma, computed in log space
@@ -154,8 +180,10 @@ class HistoryPCA(RunLevelCut):
         loo = np.array([score_of(np.arange(k) != i, i)[0] for i in range(k)])
         stat, z, fitted, centre, extra = score_of(np.ones(k, bool), k)
         cals = [calibrate(loo[:, j], float(stat[j])) for j in range(len(stat))]
-        worst = int(np.argmin([c.log_p for c in cals]))
-        log_p = min(0.0, math.log(len(cals)) + cals[worst].log_p)
+        rate = rate_change(data, hist)
+        log_ps = [c.log_p for c in cals] + ([] if rate is None else [rate[0]])
+        worst = int(np.argmin(log_ps))
+        log_p = min(0.0, math.log(len(log_ps)) + log_ps[worst])
         sigma = sigma_of_log_p(log_p)
         cut = self.cut
         flagged = sigma > cut
@@ -163,18 +191,25 @@ class HistoryPCA(RunLevelCut):
         where = self._where(data, z)
         how = (f"cut {cut:.1f}\u03c3 from alpha {self.alpha:g} over {self.n_tests} histograms"
                if self.z_cut is None else f"cut {cut:.1f}\u03c3 (z_cut)")  # fmt: skip
-        reason = (
-            f"{where}: {stat[0]:.1f}\u03c3 off the normal variation (rank-{rank} model of {k} "
-            f"history runs); {STAT_NAMES[worst]} {float(stat[worst]):.3g} against a typical "
-            f"{cals[worst].centre:.3g} in the history's leave-one-out scores → "
-            f"{sigma:.1f}\u03c3 {'>' if flagged else '<='} {how}"
-        )
+        if worst < len(cals):
+            why = (
+                f"{where}: {stat[0]:.1f}\u03c3 off the normal variation (rank-{rank} model "
+                f"of {k} history runs); {STAT_NAMES[worst]} {float(stat[worst]):.3g} against "
+                f"a typical {cals[worst].centre:.3g} in the history's leave-one-out scores"
+            )
+        else:  # the rate
+            assert rate is not None
+            why = (f"rate: {rate[1]:+.1%} in its share of the subsystem's entries, where the "
+                   f"{k} history runs vary by \u00b1{rate[2]:.1%}; the shape is "
+                   f"{stat[0]:.1f}\u03c3 off normal in {where}")  # fmt: skip
+        reason = f"{why} → {sigma:.1f}\u03c3 {'>' if flagged else '<='} {how}"
         return result(
             self.name, data, Status.FLAGGED if flagged else Status.OK,
             score=sigma / cut, threshold=1.0, reason=reason,
             scores={"sigma": sigma, "cut": cut, "window": float(stat[0]),
                     "chi2": float(stat[1]), "rank": float(rank), "history": float(k),
-                    "log10_p": log_p / math.log(10)},
+                    "log10_p": log_p / math.log(10),
+                    **({} if rate is None else {"rate": rate[1]})},
             arrays=arrays,
         )  # fmt: skip
 

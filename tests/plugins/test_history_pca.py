@@ -157,3 +157,23 @@ def test_rank_is_chosen_by_cross_validation(rng: np.random.Generator) -> None:
 def test_bad_parameters_fail_at_build() -> None:
     with pytest.raises(ValueError, match="min_history"):
         HistoryPCA(min_history=2)
+
+
+def test_a_change_of_rate_without_a_change_of_shape_is_judged(rng: np.random.Generator) -> None:
+    from dataclasses import replace
+
+    comp = HistoryPCA(n_tests=600)
+    runs = _runs(31, rng)
+    exposure = [float(r.values.sum()) * 20 * (1 + 0.02 * rng.normal()) for r in runs]
+    runs = [replace(r, exposure=x) for r, x in zip(runs, exposure, strict=True)]
+    same = comp.compare(runs[30], runs[:30])
+    assert same.status is Status.OK
+    assert abs(same.scores["rate"]) < 0.1
+    half = rng.binomial(runs[30].values.astype(int), 0.6).astype(float)  # whole range -40 %
+    res = comp.compare(replace(_like(runs[30], half), exposure=exposure[30]), runs[:30])
+    assert res.status is Status.FLAGGED
+    assert res.reason.startswith("rate: -39.9% in its share of the subsystem's entries")
+    assert res.scores["rate"] == pytest.approx(-0.4, abs=0.03)
+    # without exposures the shape alone is judged, and a pure rate change is not seen
+    plain = comp.compare(_like(runs[30], half), [_like(r, r.values, r.run) for r in runs[:30]])
+    assert "rate" not in plain.scores
