@@ -5,6 +5,7 @@ its history of good runs, with tail probabilities calibrated on leave-one-out sc
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -46,9 +47,19 @@ def counts_series(counts: FloatArray) -> Series:
 
 
 def means_series(means: FloatArray, variances: FloatArray, entries: FloatArray) -> Series:
-    """Profile means with their squared errors; bins without entries are unmeasured."""
+    """Profile means with their squared errors; bins without entries are unmeasured.
+
+    A bin's error is at least what its entries give with the per-entry spread of that bin
+    in the other runs (median of error² x entries): a bin filled once has a zero error
+    of its own, not a perfect measurement.
+    """
     ok = (entries > 0) & np.isfinite(means) & np.isfinite(variances)
-    v = np.where(ok, np.maximum(np.nan_to_num(variances, nan=0.0), 1e-12), np.inf)
+    var = np.nan_to_num(variances, nan=0.0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a bin no run measured: no floor
+        per_entry = np.nanmedian(np.where(ok & (var > 0), var * entries, np.nan), axis=0)
+        floor = np.nan_to_num(per_entry, nan=0.0)[None, :] / np.where(ok, entries, 1.0)
+    v = np.where(ok, np.maximum(np.maximum(var, floor), 1e-12), np.inf)
     return Series(np.where(ok, means, 0.0), v)
 
 
@@ -149,13 +160,46 @@ def residuals(
         if total is not None:
             share = np.exp(model.centre + fitted)
             noise = 1.0 / (total * share / share.sum() + 0.5)
-    var = model.extra + noise + model.noise / model.runs
-    z = np.where(w[0] > 0, (x[0] - fitted) / np.sqrt(var), 0.0)
+    if total is None:
+        var = model.extra + noise + model.noise / model.runs
+        z = np.where(w[0] > 0, (x[0] - fitted) / np.sqrt(var), 0.0)
+        return z, fitted
+    # counts: the pull on the count scale, Poisson at the expected count plus the learned
+    # relative spread, so that few entries per bin are judged with their own errors
+    share = np.exp(model.centre + fitted)
+    mu = total * share / share.sum()
+    observed = np.exp(y) * (total + 0.5 * y.size) - 0.5
+    rel = model.extra + model.noise / model.runs
+    z = (observed - mu) / np.sqrt(mu + mu * mu * rel + 1e-12)
+    small = mu < SMALL_COUNT
+    if small.any():
+        z[small] = _count_sigma(np.round(observed[small]), mu[small], rel[small])
     return z, fitted
+
+
+#: Expected counts below this are judged by their negative-binomial tail, not the normal
+#: approximation (a bin expecting 0.01 entries that holds 1 is a 2.3 sigma event, not 10).
+SMALL_COUNT = 50.0
+
+
+def _count_sigma(c: FloatArray, mu: FloatArray, rel: FloatArray) -> FloatArray:
+    """Signed Gaussian sigma of counts ``c`` given expectations ``mu`` and a relative
+    variance ``rel`` beyond Poisson (negative binomial; mid-p tail probabilities)."""
+    r = 1.0 / np.maximum(rel, 1e-9)
+    p = r / (r + mu)
+    pmf = stats.nbinom.pmf(c, r, p)
+    upper = stats.nbinom.sf(c, r, p) + 0.5 * pmf  # P(X > c) + P(X = c) / 2
+    lower = stats.nbinom.cdf(c, r, p) - 0.5 * pmf
+    up = special.ndtri(np.clip(1.0 - upper, 1e-300, 1.0 - 1e-16))
+    down = special.ndtri(np.clip(lower, 1e-300, 1.0 - 1e-16))
+    out: FloatArray = np.where(c >= mu, np.maximum(up, 0.0), np.minimum(down, 0.0))
+    return out
 
 
 #: Folds of the rank's cross-validation over runs (each run is held out once).
 RANK_FOLDS = 6
+#: Fewer runs than this learn no common mode (rank 0): too few to tell one from chance.
+MIN_RUNS_FOR_MODES = 8
 
 
 def choose_rank(s: Series, rank_max: int) -> int:
@@ -165,10 +209,11 @@ def choose_rank(s: Series, rank_max: int) -> int:
     learned from the others, and each held-out run's coefficients are fitted on the even
     bins and predict the odd ones, and the other way round. The rank with the smallest
     prediction error wins, a larger rank only when it lowers the error by more than 2 %.
+    With fewer than ``MIN_RUNS_FOR_MODES`` runs the rank is 0.
     """
     k, n_bins = s.y.shape
     top = max(0, min(rank_max, k - 3, n_bins // 4))
-    if top == 0:
+    if top == 0 or k < MIN_RUNS_FOR_MODES:
         return 0
     halves = np.arange(n_bins) % 2 == 0
     err = np.zeros(top + 1)
