@@ -224,3 +224,21 @@ def test_main_gdir_without_run_number(tmp_path: Path, registry: Registry) -> Non
     gdir = "/eos/cms/store/group/comm_dqm/DQMGUI_data/Run2022/Muon/Run summary/"
     sub = load_subsystem(_write(tmp_path, {**BASE, "main_gdir": gdir}), registry)
     assert sub.gdir(1) == gdir
+
+
+def test_decide_names_the_tests_of_the_verdict(tmp_path: Path, registry: Registry) -> None:
+    plain = load_subsystem(_write(tmp_path, {**BASE, "comparators": ["beta_binomial"]}), registry)
+    assert plain.decide == ("history_pca", "variation_scan", "moments")
+    (h,) = plain.hists
+    assert plain.tests(h) == (("beta_binomial", False), ("history_pca", False),
+                              ("variation_scan", False), ("moments", False))  # fmt: skip
+    config = {**BASE, "comparators": ["beta_binomial"], "decide": ["beta_binomial"],
+              "hists": [{"path": "a"}, {"path": "b", "decide": ["history_pca"]}]}  # fmt: skip
+    sub = load_subsystem(_write(tmp_path, config), registry)
+    a, b = sub.hists
+    assert sub.tests(a) == (("beta_binomial", False),)
+    assert sub.deciders(b) == ("history_pca",)
+    assert sub.tests(b) == (("beta_binomial", False), ("history_pca", False))
+    bad = _write(tmp_path, {**BASE, "decide": ["history_pcaa"]})
+    with pytest.raises(ConfigError, match=r"decide: unknown comparator 'history_pcaa' \(did you"):
+        load_subsystem(bad, registry)

@@ -77,3 +77,31 @@ def test_ranked_across_subsystems() -> None:
 def test_nothing_to_combine_is_an_error() -> None:
     with pytest.raises(ValueError, match="no results"):
         combine("X", [])
+
+
+def test_tests_that_do_not_decide_show_their_cut_but_do_not_flag() -> None:
+    from dataclasses import replace
+
+    from engine.store_records import Provenance, SubsystemRecord
+
+    autodqm = replace(_r("a", "beta_binomial", Status.FLAGGED, 3.0), decides=False)
+    calibrated = _r("a", "history_pca", Status.OK, 0.4)
+    v = combine("X", [autodqm, calibrated])
+    assert v.status is Status.OK
+    assert v.lead == "history_pca"
+    assert v.over_cut == ("beta_binomial",)
+    assert v.summary.startswith(
+        "Within normal variation for 1 of 1 deciding test (over its own uncalibrated cut, "
+        "not deciding: beta_binomial)"
+    )
+    assert autodqm.verdict_status is Status.OK
+    assert autodqm.to_dict()["decides"] is False
+    assert ComparisonResult.from_dict(autodqm.to_dict()).decides is False
+    prov = Provenance("d", "c.json", (1,), "why", "2026-01-01T00:00:00Z", "v")
+    rec = SubsystemRecord(2, "X", "D/S", (1,), "why", prov, (autodqm, calibrated))
+    summary = rec.summary()
+    assert summary["n_flagged"] == 0
+    assert summary["worst"] == "ok"
+    both = combine("X", [autodqm, replace(calibrated, status=Status.FLAGGED, score=2.0)])
+    assert both.status is Status.FLAGGED
+    assert both.flagged_by == ("history_pca",)
