@@ -5,7 +5,6 @@ its history of good runs, with tail probabilities calibrated on leave-one-out sc
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,10 +54,12 @@ def means_series(means: FloatArray, variances: FloatArray, entries: FloatArray) 
     """
     ok = (entries > 0) & np.isfinite(means) & np.isfinite(variances)
     var = np.nan_to_num(variances, nan=0.0)
-    with np.errstate(all="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a bin no run measured: no floor
-        per_entry = np.nanmedian(np.where(ok & (var > 0), var * entries, np.nan), axis=0)
-        floor = np.nan_to_num(per_entry, nan=0.0)[None, :] / np.where(ok, entries, 1.0)
+    good = ok & (var > 0)
+    per_entry = np.zeros(means.shape[1])
+    seen = good.any(axis=0)  # a bin no run measured with an error gets no floor
+    with np.errstate(all="ignore"):
+        per_entry[seen] = np.nanmedian(np.where(good, var * entries, np.nan)[:, seen], axis=0)
+        floor = per_entry[None, :] / np.where(ok, entries, 1.0)
     v = np.where(ok, np.maximum(np.maximum(var, floor), 1e-12), np.inf)
     return Series(np.where(ok, means, 0.0), v)
 
