@@ -122,7 +122,7 @@ def layout(
     tabs = dcc.Tabs(
         [
             dcc.Tab(
-                label=f"{r.comparator} · {r.status}",
+                label=f"{r.comparator} · {r.status if r.decides or r.status != 'flagged' else 'over its cut'}",
                 value=r.comparator,
                 className="drill-tab",
                 selected_className="drill-tab-on",
