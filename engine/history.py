@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from engine.pipeline import total_entries
 from engine.store_ops import SCHEMA
 from engine.types import HistData
 
@@ -36,29 +37,22 @@ LOW_STATS_FRACTION = 0.2
 REAL_PROBLEM = "real_problem"
 
 
+def _as(h: HistData, dtype: type) -> HistData:
+    def cast(a: Any) -> Any:
+        return None if a is None else np.asarray(a, dtype=dtype)
+
+    return replace(h, values=cast(h.values), variances=cast(h.variances),
+                   bin_entries=cast(h.bin_entries))  # fmt: skip
+
+
 def compact(h: HistData) -> HistData:
     """``h`` with float32 arrays (half the bytes; counts and means keep 7 digits)."""
-
-    def f32(a: Any) -> Any:
-        return None if a is None else np.asarray(a, dtype=np.float32)
-
-    return replace(h, values=f32(h.values), variances=f32(h.variances),
-                   bin_entries=f32(h.bin_entries))  # fmt: skip
+    return _as(h, np.float32)
 
 
 def expand(h: HistData) -> HistData:
     """The float64 form the comparators compute with."""
-
-    def f64(a: Any) -> Any:
-        return None if a is None else np.asarray(a, dtype=np.float64)
-
-    return replace(h, values=f64(h.values), variances=f64(h.variances),
-                   bin_entries=f64(h.bin_entries))  # fmt: skip
-
-
-def total_entries(hists: Mapping[str, HistData]) -> float:
-    """Entries of a run's histograms, summed (profiles: their per-bin entries)."""
-    return float(sum(float(np.nansum(h.counts)) for h in hists.values()))
+    return _as(h, np.float64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +81,9 @@ class History:
             return None
         return Decoded({p: expand(h) for p, h in raw["hists"].items()}, dict(raw["errors"]))
 
-    def has_contents(self, dataset: str, subsystem: str, run: int) -> bool:
-        return self.store._get(("contents", SCHEMA, dataset, subsystem, int(run))) is not None
+    def indexed(self, dataset: str, subsystem: str) -> set[int]:
+        """Runs whose contents are stored (every one is in the index, low statistics too)."""
+        return set(self._index(dataset, subsystem))
 
     def put_contents(
         self, dataset: str, subsystem: str, run: int, decoded: Decoded, digest: str = ""

@@ -106,10 +106,15 @@ def plan(sub: SubsystemConfig, expand: Callable[[str, str], list[str]]) -> Plan:
     return Plan(tuple(hists), tuple(missing))
 
 
+def total_entries(hists: Mapping[str, HistData]) -> float:
+    """Entries of a run's histograms, summed (profiles: their per-bin entries)."""
+    return float(sum(float(np.nansum(h.counts)) for h in hists.values()))
+
+
 def with_exposure(hists: Mapping[str, HistData]) -> dict[str, HistData]:
     """Each histogram with the run's exposure: the entries of all of them (a rate that
     moves against the subsystem's other histograms is a change of rate)."""
-    total = float(sum(float(np.nansum(h.counts)) for h in hists.values()))
+    total = total_entries(hists)
     return {p: h if h.exposure == total else replace(h, exposure=total)
             for p, h in hists.items()}  # fmt: skip
 
@@ -192,12 +197,13 @@ def compare_hists(
             ]
         work.append((ph, d, rs, _comparators_for(sub, ph, d, registry)))
     counts = tests_per_comparator(sub, the_plan) if n_tests is None else n_tests
+    learns = {n: getattr(registry.get(n), "learns_from", "references") == "history"
+              for n in counts}  # fmt: skip
     out = []
     for ph, d, rs, comps in work:
         past = None if history is None or ph.concat else history.get(ph.path)
         for name, applies in comps:
-            learns = getattr(registry.get(name), "learns_from", "references") == "history"
-            given = past if learns and past is not None else rs
+            given = past if learns.get(name) and past is not None else rs
             n_given = len(given) if given is past else len(refs)
             out.append(_run_one(sub, registry, ph, name, applies, d, given, n_given,
                                 counts.get(name, 1)))  # fmt: skip

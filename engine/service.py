@@ -312,11 +312,9 @@ class Service(QueueUpkeep, PeopleActions):
         backfill from the data source. A run that cannot be read is left out."""
         want = self.history.runs - len(self.history.runs_for(w.dataset, w.name, run))
         if want > 0:
-            known = set(self.history.runs_for(w.dataset, w.name, run)) | {run}
+            known = self.history.indexed(w.dataset, w.name) | {run}
             for r in sorted((certified & set(files)) - known, reverse=True):
                 if want <= 0 or r > run:
-                    continue
-                if self.history.has_contents(w.dataset, w.name, r):
                     continue
                 try:
                     self._contents(w, files[r], r)
