@@ -308,7 +308,11 @@ def window_scan(z: FloatArray, shape: tuple[int, ...]) -> tuple[float, tuple[int
     return best, where, size
 
 
-def statistics(z: FloatArray, used: BoolArray, shape: tuple[int, ...]) -> FloatArray:
-    """The two scores a run is judged by: the worst window and the mean squared pull."""
+def statistics(
+    z: FloatArray, used: BoolArray, shape: tuple[int, ...]
+) -> tuple[FloatArray, tuple[int, ...], int]:
+    """The two scores a run is judged by (the worst window, the mean squared pull), and
+    where that window is (:func:`window_scan`'s corner and size)."""
     n = max(int(used.sum()), 1)
-    return np.array([window_scan(z, shape)[0], float(np.sum(z * z)) / n + 1e-12])
+    worst, corner, size = window_scan(z, shape)
+    return np.array([worst, float(np.sum(z * z)) / n + 1e-12]), corner, size

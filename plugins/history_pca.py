@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 from scipy import special, stats
@@ -25,7 +25,6 @@ from plugins._lowrank import (
     residuals,
     sigma_of_log_p,
     statistics,
-    window_scan,
 )
 from plugins._variance import RunLevelCut
 from plugins.multiscale import _range_text
@@ -170,15 +169,15 @@ class HistoryPCA(RunLevelCut):
 
         totals = [None if profile else float(np.nansum(r.counts)) for r in runs]
 
-        def score_of(train: np.ndarray, i: int) -> tuple[FloatArray, ...]:
+        def score_of(train: np.ndarray, i: int) -> tuple[Any, ...]:
             model = fit(Series(y_h[train], v_h[train]), rank)
             z_used, fitted = residuals(model, series.y[i], series.v[i], totals[i])
             z = np.zeros(used.size)
             z[used] = z_used
-            return statistics(z, used, shape), z, fitted, model.centre, model.extra
+            return *statistics(z, used, shape), z, fitted, model.centre, model.extra
 
         loo = np.array([score_of(np.arange(k) != i, i)[0] for i in range(k)])
-        stat, z, fitted, centre, extra = score_of(np.ones(k, bool), k)
+        stat, corner, size, z, fitted, centre, extra = score_of(np.ones(k, bool), k)
         cals = [calibrate(loo[:, j], float(stat[j])) for j in range(len(stat))]
         rate = rate_change(data, hist)
         log_ps = [c.log_p for c in cals] + ([] if rate is None else [rate[0]])
@@ -188,7 +187,7 @@ class HistoryPCA(RunLevelCut):
         cut = self.cut
         flagged = sigma > cut
         arrays = self._arrays(data, profile, used, z, centre + fitted, extra + series.v[k])
-        where = self._where(data, z)
+        where = self._where(data, corner, size)
         how = (f"cut {cut:.1f}\u03c3 from alpha {self.alpha:g} over {self.n_tests} histograms"
                if self.z_cut is None else f"cut {cut:.1f}\u03c3 (z_cut)")  # fmt: skip
         if worst < len(cals):
@@ -232,9 +231,8 @@ class HistoryPCA(RunLevelCut):
                 "band": band.reshape(shape)}  # fmt: skip
 
     @staticmethod
-    def _where(data: HistData, z: FloatArray) -> str:
+    def _where(data: HistData, corner: tuple[int, ...], size: int) -> str:
         shape = data.values.shape
-        _, corner, size = window_scan(z, shape)
         labels = [*data.labels, None, None]
         if len(shape) == 1:
             return "bins " + _range_text("x", corner[0], corner[0] + size - 1, labels[0])[2:]
