@@ -10,6 +10,9 @@ deciding test nor marked "real problem" by a person. Keys (in the results store)
 - ``("contents", S, dataset, subsystem, run)``: ``{path: HistData}`` (float32 arrays).
 - ``("judged", S, dataset, subsystem)``: ``{run: {"flagged": [...], "low_stats": bool,
   "entries": float, "judged": bool}}``.
+- ``("file_contents", S, file, size, mtime_ns, gdir)``: a :class:`Decoded` of the paths
+  ``autodqm compare`` has read from a file, kept by the file's identity (a changed file
+  is decoded again); ``("file_contents_of", S, file)`` names the file's current key.
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import logging
 import statistics as pystats
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from engine.pipeline import total_entries
 from engine.store_ops import SCHEMA
+from engine.store_records import StoreError
 from engine.types import HistData
 
 logger = logging.getLogger(__name__)
@@ -168,3 +173,69 @@ class History:
                     continue
                 out[p].append(replace(h, exposure=total))
         return {p: v[::-1] for p, v in out.items()}
+
+
+def file_key(path: str | Path, gdir: str) -> tuple[str, int, int, str]:
+    """A DQM file's identity: resolved path, size and modification time (and the directory
+    read): the same file unchanged has the same key."""
+    real = Path(path).resolve()
+    st = real.stat()
+    return str(real), st.st_size, st.st_mtime_ns, gdir
+
+
+class FileContents:
+    """Decoded contents of DQM files by file identity, in the results store: each file
+    that ``autodqm compare`` reads is decoded once, then read from here.
+
+    A cache, never the record of a result: a store that cannot be read or written is
+    logged once and the files are decoded as if it were empty.
+    """
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self._warned = False
+
+    def _off(self, err: Exception) -> None:
+        if not self._warned:
+            logger.warning("decoded-contents cache unavailable, decoding files: %s", err)
+            self._warned = True
+
+    def get(self, path: str, gdir: str, paths: Iterable[str]) -> Decoded | None:
+        """The stored contents of ``paths`` of the file, or None unless every one of them
+        was read before (found, unreadable, or known to be missing)."""
+        try:
+            key = file_key(path, gdir)
+            raw = self.store._get(("file_contents", SCHEMA, *key))
+        except (OSError, StoreError) as err:
+            self._off(err)
+            return None
+        if raw is None:
+            return None
+        wanted = list(paths)
+        known = raw["read"]
+        if any(p not in known for p in wanted):
+            return None
+        hists = {p: expand(raw["hists"][p]) for p in wanted if p in raw["hists"]}
+        errors = {p: raw["errors"][p] for p in wanted if p in raw["errors"]}
+        return Decoded(hists, errors)
+
+    def put(self, path: str, gdir: str, paths: Iterable[str], decoded: Decoded) -> None:
+        """Keep what was read of ``paths`` (merged with what is kept of the same file);
+        the entry of an older version of the file is dropped."""
+        try:
+            key = file_key(path, gdir)
+            name = ("file_contents_of", SCHEMA, key[0], gdir)
+            with self.store._tx(f"store decoded contents of {key[0]}"):
+                old_key = self.store._cache.get(name)
+                old = self.store._cache.get(("file_contents", SCHEMA, *key)) if \
+                    old_key == key else None  # fmt: skip
+                body = old or {"hists": {}, "errors": {}, "read": set()}
+                body["hists"].update({p: compact(h) for p, h in decoded.hists.items()})
+                body["errors"].update(decoded.errors)
+                body["read"] = set(body["read"]) | set(paths)
+                if old_key is not None and tuple(old_key) != key:
+                    self.store._delete(("file_contents", SCHEMA, *old_key))
+                self.store._set(("file_contents", SCHEMA, *key), body)
+                self.store._set(name, key)
+        except (OSError, StoreError) as err:
+            self._off(err)

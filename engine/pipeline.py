@@ -8,12 +8,14 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from engine.config import HistConfig, SubsystemConfig, comparator_params
 from engine.errors import DQMError
@@ -119,6 +121,23 @@ def with_exposure(hists: Mapping[str, HistData]) -> dict[str, HistData]:
             for p, h in hists.items()}  # fmt: skip
 
 
+def rate_spread(refs: Sequence[Mapping[str, HistData]]) -> float:
+    """The median over histograms of the spread (ddof 1) of each one's log share of its
+    run's exposure over ``refs`` (with exposures); nan with fewer than 2 references."""
+    if len(refs) < 2:
+        return math.nan
+    spreads = []
+    for path in refs[0]:
+        runs = [r.get(path) for r in refs]
+        n = np.array([np.nan if h is None else float(np.nansum(h.counts)) for h in runs])
+        e = np.array([np.nan if h is None else h.exposure for h in runs])
+        with np.errstate(all="ignore"):
+            share = np.log(n / e)
+        if np.all(np.isfinite(share)):
+            spreads.append(float(np.std(share, ddof=1)))
+    return float(np.median(spreads)) if spreads else math.nan
+
+
 def _concatenated(main: HistData, parts: Sequence[HistData | None]) -> HistData:
     """Append the bins of ``parts`` to ``main`` as one flat 1D histogram."""
     arrays = [main.counts.ravel()] + [p.counts.ravel() for p in parts if p is not None]
@@ -180,9 +199,25 @@ def compare_hists(
     (``learns_from = "history"``) gets ``history[path]`` when given (the service's last
     good runs), else the references (``autodqm compare``: it learns from all of them).
     """
+    # One histogram's algebra is small (matrices of tens of runs): BLAS threads only
+    # contend with each other and with the worker processes, several times slower.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _compare_hists(sub, registry, the_plan, data, refs, n_tests, history)
+
+
+def _compare_hists(
+    sub: SubsystemConfig,
+    registry: Registry,
+    the_plan: Plan,
+    data: Mapping[str, HistData],
+    refs: Sequence[Mapping[str, HistData]],
+    n_tests: Mapping[str, int] | None,
+    history: Mapping[str, Sequence[HistData]] | None,
+) -> list[ComparisonResult]:
     work: list[tuple[PlannedHist, HistData, list[HistData], list[tuple[str, bool]]]] = []
-    data = with_exposure(data)
     refs = [with_exposure(r) for r in refs]
+    spread = rate_spread(refs)
+    data = {p: replace(h, rate_spread=spread) for p, h in with_exposure(data).items()}
     for ph in the_plan.hists:
         d = data.get(ph.path)
         if d is None:

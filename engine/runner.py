@@ -16,10 +16,12 @@ from pathlib import Path
 
 from engine.config import SubsystemConfig
 from engine.errors import DQMError, FileFormatError
+from engine.history import Decoded, FileContents
 from engine.io import DQMFile, open_dqm, run_from_filename
 from engine.pipeline import Inputs, Plan, SubsystemReport, compare_hists, plan, tests_per_comparator
 from engine.reader import (
     PARALLEL_MIN_HISTS,
+    ReadResult,
     ReadTask,
     default_workers,
     pool_context,
@@ -133,14 +135,29 @@ def read_inputs(
     )
 
 
+#: One input of a chunk: histograms already decoded (stored contents), or None to read.
+Given = tuple[Decoded | None, ...]
+
+
 def compare_chunk(
-    sub: SubsystemConfig, registry: Registry, prep: Prepared, chunk: Plan
-) -> tuple[list[ComparisonResult], list[str]]:
+    sub: SubsystemConfig, registry: Registry, prep: Prepared, chunk: Plan,
+    given: Given | None = None,
+) -> tuple[list[ComparisonResult], list[str], list[ReadResult | None]]:  # fmt: skip
     """Read and compare one chunk of the plan (runs in a worker process); every chunk is
-    judged with the cuts of the whole plan."""
+    judged with the cuts of the whole plan.
+
+    ``given`` holds, per input (data first, then each reference), the stored contents of
+    the chunk's paths, or None for an input read from its file here; what was read is
+    returned (None for given inputs), so that it can be stored.
+    """
     paths = tuple(chunk.paths)
-    data = read_task(replace(prep.data, paths=paths))
-    refs = [read_task(replace(t, paths=paths)) for t in prep.refs]
+    tasks = [prep.data, *prep.refs]
+    given = given or (None,) * len(tasks)
+    fresh = [None if g is not None else read_task(replace(t, paths=paths))
+             for t, g in zip(tasks, given, strict=True)]  # fmt: skip
+    inputs = [ReadResult(dict(g.hists), dict(g.errors)) if g is not None else f
+              for g, f in zip(given, fresh, strict=True)]  # fmt: skip
+    data, *refs = (r for r in inputs if r is not None)
     results = compare_hists(
         sub, registry, chunk, data.hists, [r.hists for r in refs],
         n_tests=tests_per_comparator(sub, prep.plan),
@@ -154,7 +171,14 @@ def compare_chunk(
         for t, r in zip(prep.refs, refs, strict=True)
         for m in r.errors.values()
     ]
-    return results, notes
+    return results, notes, fresh
+
+
+def _subset(d: Decoded | None, paths: Sequence[str]) -> Decoded | None:
+    if d is None:
+        return None
+    return Decoded({p: d.hists[p] for p in paths if p in d.hists},
+                   {p: d.errors[p] for p in paths if p in d.errors})  # fmt: skip
 
 
 def _chunks(the_plan: Plan, n: int) -> list[Plan]:
@@ -171,30 +195,52 @@ def compare_files(
     data_run: int | None = None,
     ref_runs: Sequence[int] | None = None,
     workers: int | None = None,
+    contents: FileContents | None = None,
 ) -> SubsystemReport:
     """Compare a data file with reference files: the whole ``autodqm compare`` job.
 
     Large subsystems are split over ``workers`` processes (default: the cores, at most
-    4); results come back in plan order, whatever the split.
+    4); results come back in plan order, whatever the split. With ``contents`` (the
+    results store's decoded files), a file read before is not decoded again, and every
+    file read is kept there.
     """
     prep = prepare(sub, data_path, ref_paths, data_run=data_run, ref_runs=ref_runs)
     workers = default_workers() if workers is None else workers
-    reads = len(prep.plan.paths) * (1 + len(prep.refs))
+    tasks = [prep.data, *prep.refs]
+    paths = tuple(prep.plan.paths)
+    stored = tuple(None if contents is None else contents.get(t.file, t.gdir, paths)
+                   for t in tasks)  # fmt: skip
+    reads = len(paths) * sum(1 for s in stored if s is None)
     if workers <= 1 or reads < PARALLEL_MIN_HISTS:
-        parts = [compare_chunk(sub, registry, prep, prep.plan)]
+        parts = [compare_chunk(sub, registry, prep, prep.plan, stored)]
     else:
         chunks = _chunks(prep.plan, 4 * workers)
         with ProcessPoolExecutor(max_workers=workers, mp_context=pool_context()) as pool:
-            futures = [pool.submit(compare_chunk, sub, registry, prep, c) for c in chunks]
+            futures = [
+                pool.submit(compare_chunk, sub, registry, prep, c,
+                            tuple(_subset(s, c.paths) for s in stored))
+                for c in chunks
+            ]  # fmt: skip
             parts = [f.result() for f in futures]
-    results = [r for res, _ in parts for r in res]
-    notes = list(prep.notes) + [n for _, ns in parts for n in ns]
+    results = [r for res, _, _ in parts for r in res]
+    notes = list(prep.notes) + [n for _, ns, _ in parts for n in ns]
+    if contents is not None:
+        for i, t in enumerate(tasks):
+            if stored[i] is None:
+                got = ReadResult()
+                for _, _, fresh in parts:
+                    part = fresh[i]
+                    if part is not None:
+                        got.update(part)
+                contents.put(t.file, t.gdir, paths, Decoded(got.hists, got.errors))
     logger.info(
-        "%s run %d: %d results from %d histograms",
+        "%s run %d: %d results from %d histograms (%d of %d files decoded)",
         sub.name,
         prep.data.run,
         len(results),
         len(prep.plan.hists),
+        sum(1 for s in stored if s is None),
+        len(tasks),
     )
     return SubsystemReport(
         subsystem=sub.name,

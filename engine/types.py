@@ -68,6 +68,10 @@ class HistData:
     #: The run's exposure the histogram's rate is measured against: set by the pipeline
     #: to the entries of all the subsystem's histograms in the run (nan when unknown).
     exposure: float = math.nan
+    #: The subsystem's typical run-to-run spread of a histogram's log share of the
+    #: exposure, over the references (median over its histograms): set by the pipeline on
+    #: the data, a prior for a rate judged from few runs (nan when unknown).
+    rate_spread: float = math.nan
 
     @property
     def ndim(self) -> int:

@@ -159,7 +159,7 @@ def residuals(
         coef = _fit_coefficients(x, var[None, :], basis, w)
         fitted = (coef @ basis.T)[0]
         if total is not None:
-            share = np.exp(model.centre + fitted)
+            share = np.exp(np.clip(model.centre + fitted, -700.0, 50.0))
             noise = 1.0 / (total * share / share.sum() + 0.5)
     if total is None:
         var = model.extra + noise + model.noise / model.runs
@@ -167,7 +167,7 @@ def residuals(
         return z, fitted
     # counts: the pull on the count scale, Poisson at the expected count plus the learned
     # relative spread, so that few entries per bin are judged with their own errors
-    share = np.exp(model.centre + fitted)
+    share = np.exp(np.clip(model.centre + fitted, -700.0, 50.0))
     mu = total * share / share.sum()
     observed = np.exp(y) * (total + 0.5 * y.size) - 0.5
     rel = model.extra + model.noise / model.runs
@@ -185,15 +185,21 @@ SMALL_COUNT = 50.0
 
 def _count_sigma(c: FloatArray, mu: FloatArray, rel: FloatArray) -> FloatArray:
     """Signed Gaussian sigma of counts ``c`` given expectations ``mu`` and a relative
-    variance ``rel`` beyond Poisson (negative binomial; mid-p tail probabilities)."""
+    variance ``rel`` beyond Poisson (negative binomial; mid-p tail probabilities).
+
+    Only the tail on the count's side is computed, through the regularised incomplete
+    beta function: ``P(X <= c) = I_p(r, c + 1)`` and ``P(X > c) = I_{1-p}(c + 1, r)``.
+    """
     r = 1.0 / np.maximum(rel, 1e-9)
     p = r / (r + mu)
-    pmf = stats.nbinom.pmf(c, r, p)
-    upper = stats.nbinom.sf(c, r, p) + 0.5 * pmf  # P(X > c) + P(X = c) / 2
-    lower = stats.nbinom.cdf(c, r, p) - 0.5 * pmf
-    up = special.ndtri(np.clip(1.0 - upper, 1e-300, 1.0 - 1e-16))
-    down = special.ndtri(np.clip(lower, 1e-300, 1.0 - 1e-16))
-    out: FloatArray = np.where(c >= mu, np.maximum(up, 0.0), np.minimum(down, 0.0))
+    log_pmf = (special.gammaln(c + r) - special.gammaln(r) - special.gammaln(c + 1.0)
+               + r * np.log(p) + c * np.log1p(-p))  # fmt: skip
+    half = 0.5 * np.exp(log_pmf)
+    up = c >= mu
+    tail = np.where(up, special.betainc(c + 1.0, r, 1.0 - p), special.betainc(r, c + 1.0, p))
+    tail = np.where(up, tail + half, tail - half)  # mid-p: P(X > c) + P(X = c) / 2 ...
+    sigma = -special.ndtri(np.clip(tail, 1e-300, 0.5))  # ... or P(X < c) + P(X = c) / 2
+    out: FloatArray = np.where(up, sigma, -sigma)
     return out
 
 
@@ -201,6 +207,20 @@ def _count_sigma(c: FloatArray, mu: FloatArray, rel: FloatArray) -> FloatArray:
 RANK_FOLDS = 6
 #: Fewer runs than this learn no common mode (rank 0): too few to tell one from chance.
 MIN_RUNS_FOR_MODES = 8
+
+
+def _half_errors(modes: FloatArray, x: FloatArray, a: BoolArray, b: BoolArray) -> FloatArray:
+    """Squared errors on bins ``b`` of runs ``x`` whose coefficients on the leading
+    ``r`` modes are fitted on bins ``a``, for every ``r`` from 0 to the number of modes."""
+    top = modes.shape[1]
+    out = np.zeros(top + 1)
+    out[0] = float(np.sum(x[:, b] ** 2))
+    ba, bb = modes[a], modes[b]
+    gram, rhs = ba.T @ ba, ba.T @ x[:, a].T  # (top, top), (top, runs)
+    for r in range(1, top + 1):
+        coef = np.linalg.lstsq(gram[:r, :r], rhs[:r], rcond=None)[0]
+        out[r] = float(np.sum((x[:, b].T - bb[:, :r] @ coef) ** 2))
+    return out
 
 
 def choose_rank(s: Series, rank_max: int) -> int:
@@ -222,15 +242,14 @@ def choose_rank(s: Series, rank_max: int) -> int:
     for f in np.unique(fold):
         held = fold == f
         centre, scale, modes = _basis(Series(s.y[~held], s.v[~held]), top)
-        for i in np.flatnonzero(held):
-            ok = np.isfinite(s.v[i])
-            x = np.where(ok, s.y[i] - centre, 0.0) / scale
-            for r in range(top + 1):
-                basis = modes[:, :r]
-                for fit_on in (halves, ~halves):
-                    a, b = fit_on & ok, ~fit_on & ok
-                    coef = np.linalg.lstsq(basis[a], x[a], rcond=None)[0] if r else np.zeros(0)
-                    err[r] += float(np.sum((x[b] - basis[b] @ coef) ** 2))
+        ok = np.isfinite(s.v[held])
+        x = np.where(ok, s.y[held] - centre, 0.0) / scale  # (held runs, bins)
+        for fit_on in (halves, ~halves):
+            if ok.all():  # every held-out run measured every bin: one solve for all
+                err += _half_errors(modes, x, fit_on, ~fit_on)
+            else:
+                for i in range(x.shape[0]):
+                    err += _half_errors(modes, x[i : i + 1], fit_on & ok[i], ~fit_on & ok[i])
     best = 0
     for r in range(1, top + 1):
         if err[r] < 0.98 * err[best]:

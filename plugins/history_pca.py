@@ -32,27 +32,38 @@ from plugins.multiscale import _range_text
 STAT_NAMES = ("worst window", "mean squared pull", "rate")
 
 
+#: Pseudo degrees of freedom of the subsystem's rate spread (``HistData.rate_spread``)
+#: that a histogram's own spread over its history is shrunk towards.
+RATE_PRIOR_DOF = 4.0
+
+
 def rate_change(data: HistData, hist: Sequence[HistData]) -> tuple[float, float, float] | None:
     """The data's share of its run's exposure against the history's: ``(log p, relative
-    change, relative spread)``, or None without exposures.
+    change, relative spread)``, or None without exposures or with fewer than 2 runs.
 
-    The log share of each history run scatters by ``sd``; the data's is judged with the
-    predictive Student t (``k - 1`` degrees of freedom, spread ``sd sqrt(1 + 1/k)``, plus
-    the data's own Poisson variance), two-sided.
+    The log share of each of the ``k`` history runs scatters by ``sd`` (``k - 1`` degrees
+    of freedom), shrunk towards the subsystem's typical spread ``data.rate_spread`` when
+    known (``RATE_PRIOR_DOF`` more). The data's log share is judged with the predictive
+    Student t (spread ``sd sqrt(1 + 1/k)``, plus the data's own Poisson variance),
+    two-sided.
     """
     runs = [*hist, data]
     n = np.array([float(np.nansum(r.counts)) for r in runs])
     e = np.array([r.exposure for r in runs])
-    if not (np.all(np.isfinite(e)) and np.all(e > 0) and np.all(n > 0)):
+    if len(hist) < 2 or not (np.all(np.isfinite(e)) and np.all(e > 0) and np.all(n > 0)):
         return None
     share = np.log(n / e)
     past, now = share[:-1], float(share[-1])
     k = len(past)
-    sd = float(np.std(past, ddof=1))
-    scale = math.sqrt(sd * sd * (1.0 + 1.0 / k) + 1.0 / n[-1] + 1e-8)
+    var, dof = float(np.var(past, ddof=1)), k - 1.0
+    prior = data.rate_spread
+    if math.isfinite(prior) and prior >= 0:
+        var = (dof * var + RATE_PRIOR_DOF * prior * prior) / (dof + RATE_PRIOR_DOF)
+        dof += RATE_PRIOR_DOF
+    scale = math.sqrt(var * (1.0 + 1.0 / k) + 1.0 / n[-1] + 1e-8)
     t = abs(now - float(np.mean(past))) / scale
-    log_p = math.log(2.0) + float(stats.t.logsf(t, df=k - 1))
-    return log_p, math.expm1(now - float(np.mean(past))), math.expm1(sd)
+    log_p = math.log(2.0) + float(stats.t.logsf(t, df=dof))
+    return log_p, math.expm1(now - float(np.mean(past))), math.expm1(math.sqrt(var))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,9 +90,11 @@ class HistoryPCA(RunLevelCut):
     pipeline), against the history's shares, so a drop over the whole populated range that
     normalised shapes cannot see is judged too. The same shape scores of every
     history run, left out of the model in turn, calibrate them: a Student t on their logs
-    (``k - 1`` degrees of freedom, predictive spread) gives each score's tail probability,
-    and the smaller, doubled, is quoted as one-sided Gaussian sigma, computed in log space
-    so the most extreme cases still rank. With few history runs the t is wide and the cut
+    (``k - 1`` degrees of freedom, predictive spread) gives each score's tail probability.
+    Those scores are first scaled by how much worse the later history runs scored when
+    judged, as a new run is, against the runs before them only (drift; never below 1).
+    The smallest tail probability of the three, times three, is quoted as one-sided
+    Gaussian sigma, computed in log space so the most extreme cases still rank. With few history runs the t is wide and the cut
     is reached later, never sooner.
 
     It is flagged above the run-level cut: ``-Phi^-1(alpha / n_tests)`` for the
@@ -91,7 +104,8 @@ class HistoryPCA(RunLevelCut):
     flagged.
 
     Scores: ``sigma`` (calibrated), ``cut``, ``window`` (worst window, pulls),
-    ``chi2`` (mean squared pull), ``rank``, ``history`` (runs), ``log10_p``.
+    ``chi2`` (mean squared pull), ``rank``, ``history`` (runs), ``ahead`` (the larger
+    drift scale of the calibration sample), ``log10_p``.
     ``score = sigma / cut`` against ``threshold = 1``. Arrays: ``pulls``, ``expected``
     and ``band`` (the data's normal content per bin and its one-sigma range).
     """
@@ -129,6 +143,9 @@ class HistoryPCA(RunLevelCut):
         kept = [r for r in kept if float(r.counts.sum()) >= self.min_entries]
         if len(kept) < self.min_history:
             why = f"; {'; '.join(dropped)}" if dropped else ""
+            rate = rate_change(data, kept) if float(np.nansum(data.counts)) > 0 else None
+            if rate is not None:
+                return self._rate_only(data, len(kept), rate, why)
             return skipped(
                 self.name, data,
                 f"history of {len(kept)} usable runs; at least {self.min_history} are needed "
@@ -169,7 +186,7 @@ class HistoryPCA(RunLevelCut):
 
         totals = [None if profile else float(np.nansum(r.counts)) for r in runs]
 
-        def score_of(train: np.ndarray, i: int) -> tuple[Any, ...]:
+        def score_of(train: np.ndarray, i: int, rank: int = rank) -> tuple[Any, ...]:
             model = fit(Series(y_h[train], v_h[train]), rank)
             z_used, fitted = residuals(model, series.y[i], series.v[i], totals[i])
             z = np.zeros(used.size)
@@ -177,6 +194,8 @@ class HistoryPCA(RunLevelCut):
             return *statistics(z, used, shape), z, fitted, model.centre, model.extra
 
         loo = np.array([score_of(np.arange(k) != i, i)[0] for i in range(k)])
+        ahead = self._ahead_factor(loo, score_of, y_h, v_h)
+        loo = loo * ahead
         stat, corner, size, z, fitted, centre, extra = score_of(np.ones(k, bool), k)
         cals = [calibrate(loo[:, j], float(stat[j])) for j in range(len(stat))]
         rate = rate_change(data, hist)
@@ -191,10 +210,16 @@ class HistoryPCA(RunLevelCut):
         how = (f"cut {cut:.1f}\u03c3 from alpha {self.alpha:g} over {self.n_tests} histograms"
                if self.z_cut is None else f"cut {cut:.1f}\u03c3 (z_cut)")  # fmt: skip
         if worst < len(cals):
+            drift = (
+                f" (x{ahead[worst]:.2f} for a run ahead of its history)"
+                if ahead[worst] > 1.005
+                else ""
+            )
             why = (
                 f"{where}: {stat[0]:.1f}\u03c3 off the normal variation (rank-{rank} model "
                 f"of {k} history runs); {STAT_NAMES[worst]} {float(stat[worst]):.3g} against "
                 f"a typical {cals[worst].centre:.3g} in the history's leave-one-out scores"
+                f"{drift}"
             )
         else:  # the rate
             assert rate is not None
@@ -207,10 +232,55 @@ class HistoryPCA(RunLevelCut):
             score=sigma / cut, threshold=1.0, reason=reason,
             scores={"sigma": sigma, "cut": cut, "window": float(stat[0]),
                     "chi2": float(stat[1]), "rank": float(rank), "history": float(k),
+                    "ahead": float(np.max(ahead)),
                     "log10_p": log_p / math.log(10),
                     **({} if rate is None else {"rate": rate[1]})},
             arrays=arrays,
         )  # fmt: skip
+
+    def _rate_only(
+        self, data: HistData, k: int, rate: tuple[float, float, float], why: str
+    ) -> ComparisonResult:
+        """Too short a history for the shape: the rate alone is judged."""
+        log_p = min(0.0, rate[0])
+        sigma = sigma_of_log_p(log_p)
+        cut = self.cut
+        flagged = sigma > cut
+        reason = (
+            f"rate: {rate[1]:+.1%} in its share of the subsystem's entries, where the {k} "
+            f"history runs vary by \u00b1{rate[2]:.1%}; the shape is not judged (history "
+            f"of {k} usable runs; {self.min_history} are needed){why} \u2192 {sigma:.1f}\u03c3 "
+            f"{'>' if flagged else '<='} cut {cut:.1f}\u03c3"
+        )
+        return result(
+            self.name, data, Status.FLAGGED if flagged else Status.OK,
+            score=sigma / cut, threshold=1.0, reason=reason,
+            scores={"sigma": sigma, "cut": cut, "history": float(k),
+                    "log10_p": log_p / math.log(10), "rate": rate[1]},
+        )  # fmt: skip
+
+    def _ahead_factor(
+        self, loo: FloatArray, score_of: Any, y_h: FloatArray, v_h: FloatArray
+    ) -> FloatArray:
+        """How much worse a run scores ahead of its history than inside it (>= 1 per score).
+
+        A leave-one-out score judges a history run against runs on both sides of it in
+        time; a new run is judged against runs before it only, so drift makes it score
+        higher. Each run of the history's later half is also scored as it would have been
+        when new: against a model (rank chosen afresh) of the runs before it. The mean log
+        ratio of these scores to the same runs' leave-one-out scores, when positive, scales
+        the leave-one-out sample the cut is calibrated on.
+        """
+        k = len(loo)
+        first = max(self.min_history, k // 2)
+        if k - first < 2:
+            return np.ones(loo.shape[1])
+        ahead = np.array([
+            score_of(np.arange(j), j, choose_rank(Series(y_h[:j], v_h[:j]), self.rank_max))[0]
+            for j in range(first, k)
+        ])  # fmt: skip
+        shift = np.mean(np.log(ahead) - np.log(loo[first:]), axis=0)
+        return np.asarray(np.exp(np.maximum(shift, 0.0)))
 
     @staticmethod
     def _arrays(

@@ -111,3 +111,10 @@ def dqm_path_of(run: int, subsystem: str, rel: str = "") -> str:
 def dqm_path() -> Callable[..., str]:
     """Function ``dqm_path(run, subsystem, rel="")`` giving the DQM in-file path."""
     return dqm_path_of
+
+
+@pytest.fixture(autouse=True)
+def _results_store_in_tmp(tmp_path_factory: pytest.TempPathFactory, monkeypatch) -> None:
+    """Commands that keep decoded files (``autodqm compare``) write to a throw-away
+    results store, never to ``var/cache`` of the directory the tests run from."""
+    monkeypatch.setenv("AUTODQM_CACHE_DIR", str(tmp_path_factory.mktemp("store")))

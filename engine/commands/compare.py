@@ -8,16 +8,23 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import shutil
 import sys
 from dataclasses import replace
+from pathlib import Path
 
 from engine.config import SubsystemConfig, find_subsystem, load_subsystem
+from engine.history import FileContents
 from engine.pipeline import SubsystemReport
 from engine.registry import Registry, build_registry
 from engine.runner import compare_files
 from engine.settings import Settings
+from engine.store import Store, open_store
+from engine.store_records import StoreError
 from engine.types import ComparisonResult, Status
+
+logger = logging.getLogger(__name__)
 
 NAME = "compare"
 HELP = "compare histograms of a data run against one or more reference runs"
@@ -54,6 +61,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-run", type=_run_number, help="data run number (default: from the file)")
     p.add_argument("--ref-runs", type=_run_list, help="comma-separated reference run numbers")
     p.add_argument("--arrays", action="store_true", help="include per-bin arrays in JSON output")
+    p.add_argument(
+        "--store", metavar="DIR",
+        help="results store that keeps every decoded file, so that a file read before is "
+             "not decoded again (default: storage cache_dir)",
+    )  # fmt: skip
+    p.add_argument("--no-store", action="store_true", help="decode every file, keep nothing")
 
 
 def with_comparators(sub: SubsystemConfig, names: list[str], registry: Registry) -> SubsystemConfig:
@@ -73,9 +86,15 @@ def run(args: argparse.Namespace) -> int:
     sub = load_subsystem(find_subsystem(args.subsystem, config_dir), registry)
     if args.comparators:
         sub = with_comparators(sub, [c.strip() for c in args.comparators.split(",")], registry)
-    report = compare_files(
-        sub, registry, args.data, args.refs, data_run=args.data_run, ref_runs=args.ref_runs
-    )
+    store = None if args.no_store else _open_store(args.store or settings.cache_dir)
+    try:
+        report = compare_files(
+            sub, registry, args.data, args.refs, data_run=args.data_run,
+            ref_runs=args.ref_runs, contents=None if store is None else FileContents(store),
+        )  # fmt: skip
+    finally:
+        if store is not None:
+            store.close()
     out = sys.stdout
     if args.format == "json":
         json.dump(report.to_dict(with_arrays=args.arrays), out, indent=1)
@@ -83,6 +102,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         out.write(format_table(report))
     return 0
+
+
+def _open_store(directory: str | Path) -> Store | None:
+    """The results store, or None (with a warning) when it cannot be opened: the files
+    are then decoded without it."""
+    try:
+        return open_store(directory)
+    except StoreError as err:
+        logger.warning("%s; decoding every file", err)
+        return None
 
 
 def _scores(r: ComparisonResult) -> str:

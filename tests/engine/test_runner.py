@@ -76,6 +76,57 @@ def test_works_from_a_script_without_main_guard(tmp_path, root_file, make_hist) 
         timeout=120,
         check=True,
     )
-    # 8 half-dead histograms flagged by variation_scan and moments (ks_test skips < 10,000
-    # entries, history_pca needs 4 runs, beta_binomial does not decide)
-    assert out.stdout.split() == ["2000", "16"]
+    # 8 half-dead histograms flagged by variation_scan and moments, 7 of them by the rate
+    # of history_pca too (its shape needs 4 runs; ks_test skips < 10,000 entries;
+    # beta_binomial does not decide)
+    assert out.stdout.split() == ["2000", "23"]
+
+
+def test_stored_contents_are_not_decoded_again(tmp_path, root_file, make_hist, caplog) -> None:
+    import logging
+    import os
+
+    from engine.history import FileContents
+    from engine.store import open_store
+
+    data, refs, cfg = _files(tmp_path, root_file, make_hist, n=40)
+    reg = build_registry()
+    sub = load_subsystem(cfg, reg)
+    plain = compare_files(sub, reg, data, refs, workers=1)
+    caplog.set_level(logging.INFO, logger="engine.runner")
+    with open_store(tmp_path / "store") as store:
+        contents = FileContents(store)
+        cold = compare_files(sub, reg, data, refs, workers=1, contents=contents)
+        assert "(3 of 3 files decoded)" in caplog.text
+        caplog.clear()
+        warm = compare_files(sub, reg, refs[0], [refs[1], data], workers=1, contents=contents)
+        assert "(0 of 3 files decoded)" in caplog.text
+        assert cold.to_dict() == plain.to_dict()
+        again = compare_files(sub, reg, data, refs, workers=1, contents=contents)
+        assert again.to_dict() == plain.to_dict()  # float32 storage keeps every verdict
+        assert len(warm.results) == len(plain.results)
+        # a file that changes on disk is decoded again, and its old contents dropped
+        caplog.clear()
+        st = data.stat()
+        os.utime(data, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+        compare_files(sub, reg, data, refs, workers=1, contents=contents)
+        assert "(1 of 3 files decoded)" in caplog.text
+        keys = [k for k in store._cache.iterkeys() if k[0] == "file_contents"]
+        assert len(keys) == 3
+
+
+def test_a_broken_store_only_costs_decoding(tmp_path, root_file, make_hist, caplog) -> None:
+    from engine.history import FileContents
+    from engine.store import open_store
+
+    data, refs, cfg = _files(tmp_path, root_file, make_hist, n=40)
+    reg = build_registry()
+    sub = load_subsystem(cfg, reg)
+    store = open_store(tmp_path / "store")
+    contents = FileContents(store)
+    (tmp_path / "store" / "cache.db").unlink()
+    (tmp_path / "store" / "cache.db").mkdir()  # the database is now a directory
+    store.close()
+    res = compare_files(sub, reg, data, refs, workers=1, contents=contents)
+    assert res.to_dict() == compare_files(sub, reg, data, refs, workers=1).to_dict()
+    assert caplog.text.count("decoded-contents cache unavailable") == 1

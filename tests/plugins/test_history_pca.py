@@ -177,3 +177,71 @@ def test_a_change_of_rate_without_a_change_of_shape_is_judged(rng: np.random.Gen
     # without exposures the shape alone is judged, and a pure rate change is not seen
     plain = comp.compare(_like(runs[30], half), [_like(r, r.values, r.run) for r in runs[:30]])
     assert "rate" not in plain.scores
+
+
+def test_a_short_history_judges_the_rate_with_the_subsystems_spread(
+    rng: np.random.Generator,
+) -> None:
+    from dataclasses import replace
+
+    comp = HistoryPCA(n_tests=600)
+    runs = _runs(4, rng)
+    exposure = [float(r.values.sum()) * 20 * (1 + 0.01 * rng.normal()) for r in runs]
+    runs = [replace(r, exposure=x) for r, x in zip(runs, exposure, strict=True)]
+    low = rng.binomial(runs[3].values.astype(int), 0.3).astype(float)  # whole range -70 %
+    data = replace(_like(runs[3], low), exposure=exposure[3])
+    # three runs alone (t with 2 degrees of freedom) cannot reach the cut ...
+    alone = comp.compare(data, runs[:3])
+    assert alone.status is Status.OK
+    assert "the shape is not judged (history of 3 usable runs; 4 are needed)" in alone.reason
+    # ... the subsystem's typical spread of rates (a prior over its histograms) can
+    res = comp.compare(replace(data, rate_spread=0.01), runs[:3])
+    assert res.status is Status.FLAGGED
+    assert res.reason.startswith("rate: -")
+    assert res.scores["rate"] == pytest.approx(-0.7, abs=0.03)
+    normal = comp.compare(replace(runs[3], rate_spread=0.01), runs[:3])
+    assert normal.status is Status.OK
+    # a prior never narrows a histogram whose own rate is known to wander more
+    wide = [replace(r, exposure=r.exposure * (1 + 0.5 * (-1) ** i)) for i, r in enumerate(runs)]
+    assert comp.compare(replace(wide[3], rate_spread=0.01), wide[:3]).status is Status.OK
+
+
+def test_calibration_allows_for_drift_ahead_of_the_history(rng: np.random.Generator) -> None:
+    """Each bin's share random-walks run after run: a new run lies beyond its history,
+    which leave-one-out scores (runs on both sides) do not see; the calibration sample is
+    scaled up for it, and never down."""
+    comp = HistoryPCA(n_tests=600)
+    walk = np.cumsum(rng.normal(0.0, 0.03, (31, 60)), axis=0)
+    drifting = []
+    for i in range(31):
+        s = _shape() * np.exp(walk[i])
+        v = rng.poisson(2e5 * s / s.sum()).astype(float)
+        drifting.append(HistData("h", 100 + i, v, v.copy(), EDGES, entries=float(v.sum())))
+    res = comp.compare(drifting[30], drifting[:30])
+    assert res.status is Status.OK
+    assert res.scores["ahead"] > 1.3
+    calm = _runs(31, rng)
+    assert 1.0 <= comp.compare(calm[30], calm[:30]).scores["ahead"] < 1.2
+    few = comp.compare(calm[5], calm[:5])  # too few runs to score any ahead: no scaling
+    assert few.scores["ahead"] == 1.0
+
+
+def test_small_count_tails_match_the_negative_binomial() -> None:
+    from scipy import stats
+
+    from plugins._lowrank import _count_sigma
+
+    mu = np.array([0.01, 3.0, 3.0, 20.0, 20.0, 40.0])
+    c = np.array([1.0, 0.0, 9.0, 35.0, 8.0, 40.0])
+    rel = np.array([0.0, 0.05, 0.05, 0.01, 0.01, 0.02])
+    r = 1 / np.maximum(rel, 1e-9)
+    p = r / (r + mu)
+    pmf = stats.nbinom.pmf(c, r, p)
+    upper = stats.nbinom.sf(c, r, p) + pmf / 2
+    lower = stats.nbinom.cdf(c, r, p) - pmf / 2
+    want = np.where(c >= mu, stats.norm.isf(upper), stats.norm.ppf(lower))
+    want = np.where(c >= mu, np.maximum(want, 0), np.minimum(want, 0))
+    np.testing.assert_allclose(_count_sigma(c, mu, rel), want, atol=1e-6)
+    # far tails stay finite and ordered (no saturation at 8 sigma)
+    far = _count_sigma(np.array([200.0, 400.0]), np.array([40.0, 40.0]), np.zeros(2))
+    assert 8.5 < far[0] < far[1] < 40
