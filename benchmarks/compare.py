@@ -1,9 +1,13 @@
 """Benchmark: compare a 2,000-histogram subsystem against 4 references.
 
-Writes five DQM files (1,000 TH1F of 100 bins + 1,000 TH2F of 50x50 each) to a
+Writes six DQM files (1,000 TH1F of 100 bins + 1,000 TH2F of 50x50 each) to a
 temporary directory, then times the whole ``autodqm compare`` job (``compare_files``,
 parallel over the cores: the headline ``hists_per_s``) and, on one core, its reading
-and statistics parts. Prints a table and, with ``--json``, a JSON line.
+and statistics parts. With a results store keeping decoded files: ``stored_cold_s``
+(nothing stored: all five files decoded and kept), ``stored_warm_s`` (another data run
+against the same 4 references, whose contents are stored: one file decoded), and
+``command_warm_s``, the same as a command (``autodqm compare``, Python's start and
+imports included). Prints a table and, with ``--json``, a JSON line.
 
     python benchmarks/compare.py [--hists 2000] [--refs 4] [--repeat 3] [--json]
 """
@@ -12,6 +16,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -19,11 +27,13 @@ from pathlib import Path
 import numpy as np
 
 from engine.config import load_subsystem
+from engine.history import FileContents
 from engine.io import write_dqm
 from engine.pipeline import compare_hists
 from engine.reader import default_workers
 from engine.registry import build_registry
 from engine.runner import compare_files, read_inputs
+from engine.store import open_store
 from engine.types import HistData, HistKind
 
 SUB = "Bench"
@@ -38,7 +48,7 @@ def make_files(
     shape1 = np.exp(-0.5 * ((np.arange(100) - 50) / 15.0) ** 2) + 0.05
     shape2 = np.outer(np.linspace(1, 2, 50), np.linspace(2, 1, 50))
     paths: list[Path] = []
-    for k, run in enumerate(range(1000, 1001 + n_refs)):
+    for k, run in enumerate(range(1000, 1002 + n_refs)):
         hists: dict[str, HistData] = {}
         gdir = f"DQMData/Run {run}/{SUB}/Run summary/"
         for i in range(n_hists):
@@ -67,7 +77,7 @@ def make_files(
             }
         )
     )
-    return paths[-1], paths[:-1], cfg
+    return paths[-2], paths[:-2], cfg
 
 
 def main() -> None:
@@ -103,6 +113,27 @@ def main() -> None:
             results = compare_hists(sub, registry, inputs.plan, inputs.data, inputs.refs)
             keep("read_1core", t1 - t0)
             keep("stats_1core", time.perf_counter() - t1)
+        spare = data.with_name(data.name.replace(f"R{1000 + args.refs:09d}",
+                                                 f"R{1001 + args.refs:09d}"))  # fmt: skip
+        with open_store(Path(tmp) / "store") as store:
+            contents = FileContents(store)
+            t0 = time.perf_counter()
+            compare_files(sub, registry, data, refs, contents=contents)
+            keep("stored_cold", time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            compare_files(sub, registry, spare, refs, contents=contents)
+            keep("stored_warm", time.perf_counter() - t0)
+        env = {**os.environ, "AUTODQM_CACHE_DIR": str(Path(tmp) / "store")}
+        for i in range(args.repeat):
+            fresh = spare.with_name(f"copy{i}_{spare.name}")  # a file never decoded before
+            shutil.copyfile(spare, fresh)
+            t0 = time.perf_counter()
+            subprocess.run(
+                [sys.executable, "-m", "engine.cli", "compare", str(fresh), *map(str, refs),
+                 "-s", str(cfg), "--format", "json"],
+                env=env, check=True, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
+            keep("command_warm", time.perf_counter() - t0)
         n = len(inputs.plan.hists)
         figures = {
             "histograms": n,
@@ -114,6 +145,9 @@ def main() -> None:
             "hists_per_s": round(n / best["total"], 1),
             "read_1core_s": round(best["read_1core"], 3),
             "stats_1core_s": round(best["stats_1core"], 3),
+            "stored_cold_s": round(best["stored_cold"], 3),
+            "stored_warm_s": round(best["stored_warm"], 3),
+            "command_warm_s": round(best["command_warm"], 3),
             "flagged": sum(1 for r in report.results if r.status == "flagged"),
         }
     if args.json:

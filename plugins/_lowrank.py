@@ -191,12 +191,13 @@ def _count_sigma(c: FloatArray, mu: FloatArray, rel: FloatArray) -> FloatArray:
     beta function: ``P(X <= c) = I_p(r, c + 1)`` and ``P(X > c) = I_{1-p}(c + 1, r)``.
     """
     r = 1.0 / np.maximum(rel, 1e-9)
-    p = r / (r + mu)
+    mu = np.maximum(mu, 1e-300)
+    p, q = r / (r + mu), mu / (r + mu)  # q = 1 - p without cancellation
     log_pmf = (special.gammaln(c + r) - special.gammaln(r) - special.gammaln(c + 1.0)
-               + r * np.log(p) + c * np.log1p(-p))  # fmt: skip
+               - r * np.log1p(mu / r) + c * (np.log(mu) - np.log(r + mu)))  # fmt: skip
     half = 0.5 * np.exp(log_pmf)
     up = c >= mu
-    tail = np.where(up, special.betainc(c + 1.0, r, 1.0 - p), special.betainc(r, c + 1.0, p))
+    tail = np.where(up, special.betainc(c + 1.0, r, q), special.betainc(r, c + 1.0, p))
     tail = np.where(up, tail + half, tail - half)  # mid-p: P(X > c) + P(X = c) / 2 ...
     sigma = -special.ndtri(np.clip(tail, 1e-300, 0.5))  # ... or P(X < c) + P(X = c) / 2
     out: FloatArray = np.where(up, sigma, -sigma)

@@ -266,13 +266,15 @@ class HistoryPCA(RunLevelCut):
 
         A leave-one-out score judges a history run against runs on both sides of it in
         time; a new run is judged against runs before it only, so drift makes it score
-        higher. Each run of the history's later half is also scored as it would have been
-        when new: against a model (rank chosen afresh) of the runs before it. The mean log
+        higher. Each of the latest quarter of the history's runs is also scored as it would
+        have been when new: against a model (rank chosen afresh) of the runs before it, at
+        least three quarters of the history, so that the ratio measures drift more than a
+        smaller training set. The mean log
         ratio of these scores to the same runs' leave-one-out scores, when positive, scales
         the leave-one-out sample the cut is calibrated on.
         """
         k = len(loo)
-        first = max(self.min_history, k // 2)
+        first = max(self.min_history, k - k // 4)
         if k - first < 2:
             return np.ones(loo.shape[1])
         ahead = np.array([

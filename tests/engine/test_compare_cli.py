@@ -257,3 +257,24 @@ def test_bad_inputs_give_one_line_errors(tmp_path, runs, capsys) -> None:
     err = one_line_error(capsys, "compare", data, ref, "--subsystem", bad)
     assert "Bad.json" in err
     assert "norm_type" in err
+
+
+def test_decoded_files_are_kept_in_the_store_unless_told_not(tmp_path, runs, capsys) -> None:
+    import diskcache
+
+    cfg = write_config(tmp_path, [{"path": "Segments/hSnhits"}], comparators=["ks_test"])
+    data, r1, r2 = runs(357130), runs(357101), runs(357102)
+    off = tmp_path / "off"
+    code, out_off, _ = run_cli(capsys, "compare", data, r1, r2, "-s", cfg, "--no-store",
+                               "--store", off, "--format", "json")  # fmt: skip
+    assert code == 0
+    assert not off.exists()
+    store = tmp_path / "kept"
+    for _ in range(2):  # decoded, then read back from the store: the same answer
+        code, out, _ = run_cli(capsys, "compare", data, r1, r2, "-s", cfg, "--store", store,
+                               "--format", "json")  # fmt: skip
+        assert code == 0
+        assert json.loads(out) == json.loads(out_off)
+    with diskcache.Cache(str(store)) as c:
+        kept = sorted(Path(k[2]).name for k in c.iterkeys() if k[0] == "file_contents")
+    assert kept == sorted(p.name for p in (data, r1, r2))
