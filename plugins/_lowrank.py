@@ -210,15 +210,21 @@ RANK_FOLDS = 6
 MIN_RUNS_FOR_MODES = 8
 
 
-def _half_errors(modes: FloatArray, x: FloatArray, a: BoolArray, b: BoolArray) -> FloatArray:
+def _half_errors(
+    modes: FloatArray, x: FloatArray, a: BoolArray, b: BoolArray, top: int
+) -> FloatArray:
     """Squared errors on bins ``b`` of runs ``x`` whose coefficients on the leading
-    ``r`` modes are fitted on bins ``a``, for every ``r`` from 0 to the number of modes."""
-    top = modes.shape[1]
+    ``r`` modes are fitted on bins ``a``, for every ``r`` from 0 to ``top`` (a rank
+    beyond the modes the training runs give has the error of all of them)."""
+    have = modes.shape[1]
     out = np.zeros(top + 1)
     out[0] = float(np.sum(x[:, b] ** 2))
     ba, bb = modes[a], modes[b]
-    gram, rhs = ba.T @ ba, ba.T @ x[:, a].T  # (top, top), (top, runs)
+    gram, rhs = ba.T @ ba, ba.T @ x[:, a].T  # (have, have), (have, runs)
     for r in range(1, top + 1):
+        if r > have:
+            out[r] = out[r - 1]
+            continue
         coef = np.linalg.lstsq(gram[:r, :r], rhs[:r], rcond=None)[0]
         out[r] = float(np.sum((x[:, b].T - bb[:, :r] @ coef) ** 2))
     return out
@@ -247,10 +253,10 @@ def choose_rank(s: Series, rank_max: int) -> int:
         x = np.where(ok, s.y[held] - centre, 0.0) / scale  # (held runs, bins)
         for fit_on in (halves, ~halves):
             if ok.all():  # every held-out run measured every bin: one solve for all
-                err += _half_errors(modes, x, fit_on, ~fit_on)
+                err += _half_errors(modes, x, fit_on, ~fit_on, top)
             else:
                 for i in range(x.shape[0]):
-                    err += _half_errors(modes, x[i : i + 1], fit_on & ok[i], ~fit_on & ok[i])
+                    err += _half_errors(modes, x[i : i + 1], fit_on & ok[i], ~fit_on & ok[i], top)
     best = 0
     for r in range(1, top + 1):
         if err[r] < 0.98 * err[best]:

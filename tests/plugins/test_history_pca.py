@@ -245,3 +245,13 @@ def test_small_count_tails_match_the_negative_binomial() -> None:
     # far tails stay finite and ordered (no saturation at 8 sigma)
     far = _count_sigma(np.array([200.0, 400.0]), np.array([40.0, 40.0]), np.zeros(2))
     assert 8.5 < far[0] < far[1] < 40
+
+
+def test_every_history_length_gives_a_finite_judgment(rng: np.random.Generator) -> None:
+    comp = HistoryPCA(n_tests=600)
+    runs = _runs(32, rng)
+    for k in range(4, 32):
+        res = comp.compare(runs[k], runs[:k])
+        assert res.status is Status.OK, (k, res.reason)
+        assert res.scores["history"] == k
+        assert all(math.isfinite(v) for v in res.scores.values())
