@@ -5,7 +5,14 @@ Fills a store in a temporary directory with ``runs x subsystems x hists`` result
 times each reader many times on random keys and prints p50/p95 in ms (budget: p95
 well under 300 ms). With ``--json``, a JSON line.
 
-    python benchmarks/store.py [--runs 200] [--subsystems 5] [--hists 100] [--bins 100] [--json]
+Then the job queue: for each size in ``--jobs`` (1,000, 10,000, 100,000 by default) a
+store holding that many jobs, written with ``put_job``, and p50/p95 of ``put_job`` (a
+job's state changes), of a claim (``replace_job`` of a queued job to ``fetching``, the
+conditional update a scheduler takes a job with) and of listing the queued jobs (1 % of
+them queued). Budget: put and claim <= 1 ms p95, flat in the number of jobs.
+
+    python benchmarks/store.py [--runs 200] [--subsystems 5] [--hists 100] [--bins 100]
+                               [--jobs 1000,10000,100000] [--only-jobs] [--json]
 """
 
 from __future__ import annotations
@@ -16,11 +23,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from engine.provenance import make_provenance
 from engine.store import Store, SubsystemRecord, open_store
+from engine.store_records import JobState
 from engine.types import ComparisonResult, Status
 
 SUBSYSTEMS = ("CSC", "DT", "RPC", "EMTF", "GEM", "HCAL", "BMTF", "uGMT")
@@ -69,6 +78,35 @@ def timeit(fn: Callable[[int], object], n: int) -> dict[str, float]:
     }
 
 
+def job_figures(n: int, calls: int) -> dict[str, Any]:
+    """A store of ``n`` jobs (1 % queued, the rest done): fill time and the hot paths."""
+    subs = SUBSYSTEMS
+
+    def job(i: int, state: str) -> JobState:
+        return JobState(300000 + i // len(subs), subs[i % len(subs)], "/SingleMuon/Run2022C",
+                        state, 0, "", "", "2026-12-04T00:00:00+00:00")  # fmt: skip
+
+    with tempfile.TemporaryDirectory() as tmp, open_store(Path(tmp) / "cache") as store:
+        t0 = time.perf_counter()
+        for i in range(n):
+            store.put_job(job(i, "queued" if i % 100 == 0 else "done"))
+        fill_s = time.perf_counter() - t0
+        queued = [job(i, "queued") for i in range(0, n, 100)]
+        return {
+            "jobs": n,
+            "fill_s": round(fill_s, 2),
+            "put_job": timeit(lambda i: store.put_job(job((i * 7919) % n, "done")), calls),
+            "jobs(queued)": timeit(lambda i: store.jobs(("queued",)), 20),
+            "claim": timeit(
+                lambda i: store.replace_job(
+                    JobState(**{**queued[i % len(queued)].to_dict(), "state": "fetching"}),
+                    expect=queued[i % len(queued)],
+                ),
+                min(calls, len(queued)),
+            ),
+        }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=200)
@@ -77,7 +115,13 @@ def main() -> None:
     ap.add_argument("--bins", type=int, default=100)
     ap.add_argument("--calls", type=int, default=200, help="calls per reader")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--jobs", default="1000,10000,100000", help="job-queue sizes")
+    ap.add_argument("--only-jobs", action="store_true", help="only the job-queue part")
     args = ap.parse_args()
+    jobs = [job_figures(int(n), 500) for n in args.jobs.split(",") if n.strip()]
+    if args.only_jobs:
+        _print_jobs(jobs, args.json)
+        return
     subs = SUBSYSTEMS[: args.subsystems]
     rng = np.random.default_rng(2)
     with tempfile.TemporaryDirectory() as tmp:
@@ -118,7 +162,8 @@ def main() -> None:
         figures = {name: timeit(fn, args.calls) for name, fn in readers.items()}
         store.close()
     if args.json:
-        print(json.dumps({"results": n_results, "put_report_s": per_put, "readers": figures}))
+        print(json.dumps({"results": n_results, "put_report_s": per_put, "readers": figures,
+                          "jobs": jobs}))  # fmt: skip
         return
     print(
         f"{n_results:,} results ({args.runs} runs x {len(subs)} subsystems x {args.hists} "
@@ -128,6 +173,19 @@ def main() -> None:
     print(f"{'reader':<40} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
     for name, f in figures.items():
         print(f"{name:<40} {f['p50_ms']:8.2f} {f['p95_ms']:8.2f} {f['max_ms']:8.2f}")
+    _print_jobs(jobs, False)
+
+
+def _print_jobs(jobs: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"jobs": jobs}))
+        return
+    print(f"\n{'jobs':>8} {'fill s':>7} " + " ".join(
+        f"{k + ' p50/p95 ms':>26}" for k in ("put_job", "claim", "jobs(queued)")))  # fmt: skip
+    for j in jobs:
+        cells = " ".join(f"{j[k]['p50_ms']:>12.3f} / {j[k]['p95_ms']:<11.3f}"
+                         for k in ("put_job", "claim", "jobs(queued)"))  # fmt: skip
+        print(f"{j['jobs']:>8} {j['fill_s']:>7} {cells}")
 
 
 if __name__ == "__main__":

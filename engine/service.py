@@ -203,8 +203,9 @@ class Service(QueueUpkeep, PeopleActions):
         with self._claim:
             for job in jobs.due(self.store.jobs(states=(QUEUED, FAILED)), now):
                 taken = jobs.advance(job, now)
-                self.store.put_job(taken)
-                return taken
+                # one conditional update: of several processes on this store, one wins
+                if self.store.replace_job(taken, expect=job):
+                    return taken
         return None
 
     def process_next(self, now: datetime | None = None) -> JobState | None:

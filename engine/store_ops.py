@@ -20,6 +20,7 @@ import diskcache
 
 from engine.provenance import utc_iso
 from engine.store_records import Alert, JobState, Silence, StoreError
+from engine.store_tables import JobTable
 
 logger = logging.getLogger(__name__)
 
@@ -41,10 +42,34 @@ class StoreBase:
             self._cache = diskcache.Cache(
                 str(self.directory), eviction_policy="none", statistics=False
             )
+            self._jobs = JobTable(self.directory, self._legacy_jobs)
+            self._drop_legacy_jobs()
+
+    def _legacy_jobs(self) -> list[JobState]:
+        """Jobs kept by earlier versions in diskcache (an index and one value per job)."""
+        index: dict[str, str] = self._cache.get(("jobs", SCHEMA), {})
+        out = []
+        for key in index:
+            run, _, sub = key.partition("/")
+            raw = self._cache.get(("job", SCHEMA, int(run), sub))
+            if raw is not None:
+                out.append(JobState.from_dict(raw))
+        return out
+
+    def _drop_legacy_jobs(self) -> None:
+        index: dict[str, str] | None = self._cache.get(("jobs", SCHEMA))
+        if index is None:
+            return
+        with self._cache.transact():
+            for key in index:
+                run, _, sub = key.partition("/")
+                self._cache.delete(("job", SCHEMA, int(run), sub))
+            self._cache.delete(("jobs", SCHEMA))
 
     def close(self) -> None:
         """Close the database connections (the store reopens them when used again)."""
         self._cache.close()
+        self._jobs.close()
 
     def __enter__(self) -> Self:
         return self
@@ -94,27 +119,28 @@ class OpsMixin(StoreBase):
 
     # -- jobs -------------------------------------------------------------------------
     def get_job(self, run: int, subsystem: str) -> JobState | None:
-        raw = self._get(("job", SCHEMA, int(run), subsystem))
-        return None if raw is None else JobState.from_dict(raw)
+        with self._guard(f"read job {run}/{subsystem}"):
+            return self._jobs.get(run, subsystem)
 
     def put_job(self, job: JobState) -> None:
-        """Write a job state and its entry in the jobs index, atomically."""
-        with self._tx(f"write job {job.key}"):
-            self._set(("job", SCHEMA, int(job.run), job.subsystem), job.to_dict())
-            self._update(("jobs", SCHEMA), lambda idx: {**idx, job.key: job.state}, {})
+        """Write a job state (one row of the jobs table)."""
+        with self._guard(f"write job {job.key}"):
+            self._jobs.put(job)
+
+    def replace_job(self, job: JobState, expect: JobState | None) -> bool:
+        """Write ``job`` only if the stored job is still ``expect`` (None: no job yet): a
+        claim that exactly one of several processes wins. False when it lost."""
+        with self._guard(f"claim job {job.key}"):
+            return self._jobs.replace(job, expect)
 
     def jobs(self, states: Iterable[str] | None = None) -> list[JobState]:
         """Jobs in any of ``states`` (all when None), ordered by run then subsystem."""
-        wanted = None if states is None else set(states)
-        index: dict[str, str] = self._get(("jobs", SCHEMA), {})
-        out = []
-        for key, state in index.items():
-            if wanted is None or state in wanted:
-                run, _, sub = key.partition("/")
-                job = self.get_job(int(run), sub)
-                if job is not None:
-                    out.append(job)
-        return sorted(out, key=lambda j: (j.run, j.subsystem))
+        with self._guard("list jobs"):
+            return self._jobs.select(states)
+
+    def count_jobs(self, states: Iterable[str]) -> int:
+        with self._guard("count jobs"):
+            return self._jobs.count(states)
 
     # -- certification state ------------------------------------------------------------
     def get_cert_state(self, name: str) -> dict[str, Any] | None:
