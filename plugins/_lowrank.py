@@ -1,15 +1,15 @@
 """Plugins layer: a low-rank model of a histogram's normal run-to-run variation, learned from
-its history of good runs, with tail probabilities calibrated on leave-one-out scores.
+its history of good runs, and a run's pulls against it (the scores and their calibration
+are in ``plugins._scores``).
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy import special, stats
+from scipy import special
 
 from engine.types import FloatArray
 
@@ -19,9 +19,6 @@ BoolArray = NDArray[np.bool_]
 HUBER = 3.0
 #: Pseudo degrees of freedom of the pooled residual spread each bin is shrunk towards.
 PRIOR_DOF = 4.0
-#: Smallest spread of the log of a calibration score (a history whose scores all agree
-#: still leaves room for chance).
-MIN_LOG_SPREAD = 0.05
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,83 +259,3 @@ def choose_rank(s: Series, rank_max: int) -> int:
         if err[r] < 0.98 * err[best]:
             best = r
     return best
-
-
-@dataclass(frozen=True, slots=True)
-class Calibrated:
-    """A score's tail probability from the leave-one-out scores of the history runs."""
-
-    log_p: float  # natural log of the one-sided tail probability
-    sigma: float  # the same as a one-sided Gaussian sigma
-    centre: float  # typical score of a history run (exp of the mean log score)
-
-
-def calibrate(loo: FloatArray, score: float) -> Calibrated:
-    """Predictive Student t on the log of the ``loo`` scores (>= 3), evaluated at ``score``.
-
-    The history runs' leave-one-out scores are a sample of what a healthy run scores; the
-    log of a score is taken as normal with their mean and spread, and a new run's log
-    score as Student t with ``k - 1`` degrees of freedom and spread ``sd sqrt(1 + 1/k)``
-    (the predictive distribution of one more draw). With few history runs the t is wide
-    and the cut is reached later, never sooner.
-    """
-    logs = np.log(np.maximum(loo, 1e-300))
-    k = len(logs)
-    mu = float(np.mean(logs))
-    sd = max(float(np.std(logs, ddof=1)), MIN_LOG_SPREAD)
-    t = (math.log(max(score, 1e-300)) - mu) / (sd * math.sqrt(1.0 + 1.0 / k))
-    log_p = float(stats.t.logsf(t, df=k - 1))
-    return Calibrated(log_p, sigma_of_log_p(log_p), math.exp(mu))
-
-
-def sigma_of_log_p(log_p: float) -> float:
-    """One-sided Gaussian sigma of a tail probability given by its log (no floor at 37 sigma)."""
-    return float(-special.ndtri_exp(min(log_p, math.log(0.5))))
-
-
-def window_scan(z: FloatArray, shape: tuple[int, ...]) -> tuple[float, tuple[int, ...], int]:
-    """Largest ``|sum z| / sqrt(cells)`` over windows, and where.
-
-    1D: runs of 1, 2, 4, ... bins up to half the axis. 2D: squares of 1, 2, 4, 8 bins,
-    whole rows and whole columns. Returns the statistic, the window's lower corner and
-    its size (bins per side; 0 for a whole row or column).
-    """
-    if len(shape) == 1:
-        cs = np.concatenate([[0.0], np.cumsum(z)])
-        best, where1, size = 0.0, 0, 1
-        w = 1
-        while w <= max(1, shape[0] // 2):
-            win = np.abs(cs[w:] - cs[:-w]) / math.sqrt(w)
-            j = int(np.argmax(win))
-            if win[j] > best:
-                best, where1, size = float(win[j]), j, w
-            w *= 2
-        return best, (where1,), size
-    g = z.reshape(shape)
-    ii = np.zeros((shape[0] + 1, shape[1] + 1))
-    ii[1:, 1:] = np.cumsum(np.cumsum(g, axis=0), axis=1)
-    best, where, size = 0.0, (0, 0), 1
-    for w in (1, 2, 4, 8):
-        if w > min(shape):
-            break
-        blk = np.abs(ii[w:, w:] - ii[:-w, w:] - ii[w:, :-w] + ii[:-w, :-w]) / w
-        at = np.unravel_index(int(np.argmax(blk)), blk.shape)
-        if blk[at] > best:
-            best, where, size = float(blk[at]), (int(at[0]), int(at[1])), w
-    rows = np.abs(g.sum(axis=1)) / math.sqrt(shape[1])
-    cols = np.abs(g.sum(axis=0)) / math.sqrt(shape[0])
-    if rows.max() > best:
-        best, where, size = float(rows.max()), (int(np.argmax(rows)), -1), 0
-    if cols.max() > best:
-        best, where, size = float(cols.max()), (-1, int(np.argmax(cols))), 0
-    return best, where, size
-
-
-def statistics(
-    z: FloatArray, used: BoolArray, shape: tuple[int, ...]
-) -> tuple[FloatArray, tuple[int, ...], int]:
-    """The two scores a run is judged by (the worst window, the mean squared pull), and
-    where that window is (:func:`window_scan`'s corner and size)."""
-    n = max(int(used.sum()), 1)
-    worst, corner, size = window_scan(z, shape)
-    return np.array([worst, float(np.sum(z * z)) / n + 1e-12]), corner, size

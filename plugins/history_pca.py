@@ -11,59 +11,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
-from scipy import special, stats
+from scipy import special
 
 from engine.types import ComparisonResult, FloatArray, HistData, Status
 from plugins._common import has_profile_errors, result, skipped, usable_refs
-from plugins._lowrank import (
-    Series,
-    calibrate,
-    choose_rank,
-    counts_series,
-    fit,
-    means_series,
-    residuals,
-    sigma_of_log_p,
-    statistics,
-)
+from plugins._lowrank import Series, choose_rank, counts_series, fit, means_series, residuals
+from plugins._scores import calibrate, rate_change, sigma_of_log_p, statistics
 from plugins._variance import RunLevelCut
 from plugins.multiscale import _range_text
 
 STAT_NAMES = ("worst window", "mean squared pull", "rate")
-
-
-#: Pseudo degrees of freedom of the subsystem's rate spread (``HistData.rate_spread``)
-#: that a histogram's own spread over its history is shrunk towards.
-RATE_PRIOR_DOF = 4.0
-
-
-def rate_change(data: HistData, hist: Sequence[HistData]) -> tuple[float, float, float] | None:
-    """The data's share of its run's exposure against the history's: ``(log p, relative
-    change, relative spread)``, or None without exposures or with fewer than 2 runs.
-
-    The log share of each of the ``k`` history runs scatters by ``sd`` (``k - 1`` degrees
-    of freedom), shrunk towards the subsystem's typical spread ``data.rate_spread`` when
-    known (``RATE_PRIOR_DOF`` more). The data's log share is judged with the predictive
-    Student t (spread ``sd sqrt(1 + 1/k)``, plus the data's own Poisson variance),
-    two-sided.
-    """
-    runs = [*hist, data]
-    n = np.array([float(np.nansum(r.counts)) for r in runs])
-    e = np.array([r.exposure for r in runs])
-    if len(hist) < 2 or not (np.all(np.isfinite(e)) and np.all(e > 0) and np.all(n > 0)):
-        return None
-    share = np.log(n / e)
-    past, now = share[:-1], float(share[-1])
-    k = len(past)
-    var, dof = float(np.var(past, ddof=1)), k - 1.0
-    prior = data.rate_spread
-    if math.isfinite(prior) and prior >= 0:
-        var = (dof * var + RATE_PRIOR_DOF * prior * prior) / (dof + RATE_PRIOR_DOF)
-        dof += RATE_PRIOR_DOF
-    scale = math.sqrt(var * (1.0 + 1.0 / k) + 1.0 / n[-1] + 1e-8)
-    t = abs(now - float(np.mean(past))) / scale
-    log_p = math.log(2.0) + float(stats.t.logsf(t, df=dof))
-    return log_p, math.expm1(now - float(np.mean(past))), math.expm1(math.sqrt(var))
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from engine.types import HistData, HistKind, Status
-from plugins._lowrank import calibrate, choose_rank, counts_series, sigma_of_log_p
+from plugins._lowrank import choose_rank, counts_series
+from plugins._scores import calibrate, sigma_of_log_p
 from plugins.history_pca import HistoryPCA
 
 X = np.arange(60, dtype=float)
