@@ -180,14 +180,15 @@ class Service(QueueUpkeep, PeopleActions):
         now = self._now(now)
         w = self.watch(subsystem)
         with self._claim:
-            job = self.store.get_job(run, subsystem)
-            if job is None:
+            old = self.store.get_job(run, subsystem)
+            if old is None:
                 job = jobs.new_job(run, subsystem, dataset or w.dataset, now)
-            elif force or job.state == FAILED:
-                job = jobs.requeue(job, now, "forced" if force else "")
+            elif force or old.state == FAILED:
+                job = jobs.requeue(old, now, "forced" if force else "")
             else:
-                return job
-            self.store.put_job(job)
+                return old
+            if not self.store.replace_job(job, expect=old):  # another process was first
+                return self.store.get_job(run, subsystem) or job
         return job
 
     def watch(self, subsystem: str) -> Watched:
