@@ -18,13 +18,13 @@ from typing import Any
 
 from dashboard.queries import parse_run
 from dashboard.state import AppState, BadInput
-from engine.jobs import iso, utcnow
 from engine.registry import Registry
 from engine.runner import compare_files
 from engine.service_config import make_source
 from engine.service_work import Watched, choose_references
 from engine.sources.base import RunFile, Source
 from engine.store import open_store
+from engine.times import utc_iso, utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ def run_comparison(
     job = uuid.uuid4().hex[:12]
     record = {
         "job": job,
-        "created": iso(utcnow()),
+        "created": utc_iso(utcnow()),
         "by": user,
         "dataset": req.dataset,
         "subsystem": req.subsystem,

@@ -24,7 +24,7 @@ import flask
 
 from engine import __version__
 from engine.errors import DQMError
-from engine.provenance import utc_iso
+from engine.times import utc_iso
 
 if TYPE_CHECKING:
     from engine.registry import Registry
@@ -159,19 +159,19 @@ class AppState:
         service = self.service()
         if service is not None:
             return service.silence(subsystem, pattern, until, by, reason)
-        from engine.jobs import iso, utcnow
         from engine.store import Silence
+        from engine.times import utc_iso, utcnow
 
         now = utcnow()
         if not by.strip() or until <= now:
             msg = (f"silence of {subsystem}/{pattern}: expected who (by={by!r}) and an end in "
-                   f"the future (until={iso(until)!r}, now {iso(now)})")  # fmt: skip
+                   f"the future (until={utc_iso(until)!r}, now {utc_iso(now)})")  # fmt: skip
             raise DQMError(msg)
         sid = self.store.add_silence(
-            Silence("", subsystem, pattern, iso(until), by, reason, iso(now))
+            Silence("", subsystem, pattern, utc_iso(until), by, reason, utc_iso(now))
         )
         self.store.log({"action": "silence", "by": by, "silence": sid, "subsystem": subsystem,
-                        "pattern": pattern, "until": iso(until), "reason": reason})  # fmt: skip
+                        "pattern": pattern, "until": utc_iso(until), "reason": reason})  # fmt: skip
         return sid
 
     def unsilence(self, silence_id: str, by: str) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 import flask
 
 from dashboard.state import AppState, BadInput
-from engine.provenance import utc_iso
+from engine.times import utc_iso
 
 logger = logging.getLogger(__name__)
 

@@ -20,8 +20,8 @@ import requests
 
 from engine.alert_format import email_message, webhook_payload
 from engine.errors import ConfigError, DQMError, FetchError
-from engine.provenance import utc_iso
-from engine.store_records import Alert, parse_iso
+from engine.store_records import Alert
+from engine.times import parse_iso, utc_iso
 
 if TYPE_CHECKING:
     from engine.service_config import AlertConfig

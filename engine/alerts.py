@@ -25,8 +25,8 @@ from engine.alert_delivery import (
 )
 from engine.alert_format import email_message, webhook_payload
 from engine.errors import ConfigError, DQMError
-from engine.provenance import utc_iso
 from engine.store_records import Alert, Silence, SubsystemRecord
+from engine.times import utc_iso
 from engine.types import SEVERITY, ComparisonResult, Status
 
 if TYPE_CHECKING:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import DQMError
-from engine.provenance import utc_iso
 from engine.store import JobState
+from engine.times import parse_iso, utc_iso, utcnow
 
 if TYPE_CHECKING:
     from engine.service import Service
@@ -38,25 +38,10 @@ MOVES: Mapping[str, str] = {
 WORK_SECONDS = 2.0
 
 
-def iso(t: datetime) -> str:
-    """``2026-11-24T17:11:12Z``: ISO 8601 in UTC, to the second."""
-    return utc_iso(t)
-
-
-def parse_iso(text: str) -> datetime:
-    """Inverse of :func:`iso` (also accepts ``+00:00`` offsets); naive times are UTC."""
-    t = datetime.fromisoformat(text)
-    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 # -- the state machine (pure) -----------------------------------------------------------------
 def new_job(run: int, subsystem: str, dataset: str, now: datetime) -> JobState:
     """A fresh job in state ``queued``."""
-    return JobState(run, subsystem, dataset, QUEUED, 0, "", "", iso(now))
+    return JobState(run, subsystem, dataset, QUEUED, 0, "", "", utc_iso(now))
 
 
 def advance(job: JobState, now: datetime) -> JobState:
@@ -75,7 +60,7 @@ def advance(job: JobState, now: datetime) -> JobState:
         raise DQMError(msg)
     error = job.error if nxt != DONE else ""
     next_try = "" if nxt == DONE else job.next_try
-    return replace(job, state=nxt, error=error, next_try=next_try, updated=iso(now))
+    return replace(job, state=nxt, error=error, next_try=next_try, updated=utc_iso(now))
 
 
 def fail(
@@ -90,9 +75,9 @@ def fail(
         next_try = ""
         error = f"{error} (gave up after {attempts} attempts)"
     else:
-        next_try = iso(now + timedelta(seconds=backoff_seconds * 2 ** (attempts - 1)))
+        next_try = utc_iso(now + timedelta(seconds=backoff_seconds * 2 ** (attempts - 1)))
     return replace(
-        job, state=FAILED, attempts=attempts, next_try=next_try, error=error, updated=iso(now)
+        job, state=FAILED, attempts=attempts, next_try=next_try, error=error, updated=utc_iso(now)
     )
 
 
@@ -112,13 +97,13 @@ def interrupted(job: JobState, now: datetime, *, max_attempts: int) -> JobState:
         attempts=job.attempts + 1,
         next_try="",
         error=f"interrupted while {job.state}",
-        updated=iso(now),
+        updated=utc_iso(now),
     )
 
 
 def requeue(job: JobState, now: datetime, why: str = "") -> JobState:
     """Back to ``queued`` with a clean slate (forced recompute, stale config, manual retry)."""
-    return replace(job, state=QUEUED, attempts=0, next_try="", error=why, updated=iso(now))
+    return replace(job, state=QUEUED, attempts=0, next_try="", error=why, updated=utc_iso(now))
 
 
 def is_due(job: JobState, now: datetime) -> bool:

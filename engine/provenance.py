@@ -10,26 +10,16 @@ import logging
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from engine import __version__
+from engine.times import utc_iso
 
 logger = logging.getLogger(__name__)
 
 _REPO = Path(__file__).resolve().parent.parent
-
-
-def utc_iso(now: datetime | None = None) -> str:
-    """ISO 8601 UTC time to the second with a ``Z`` suffix, e.g. ``2024-05-01T12:00:00Z``.
-
-    A naive ``now`` is taken as UTC.
-    """
-    when = now if now is not None else datetime.now(UTC)
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @functools.cache

@@ -18,8 +18,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from engine.jobs import JobSpec, plan_jobs, utcnow
+from engine.jobs import JobSpec, plan_jobs
 from engine.service import Service
+from engine.times import utcnow
 
 logger = logging.getLogger(__name__)
 

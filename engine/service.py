@@ -20,7 +20,7 @@ from engine import jobs
 from engine.alerts import Deliverer, DeliveryReport, build_alert
 from engine.errors import DQMError
 from engine.history import Decoded, History, compact, expand
-from engine.jobs import ACTIVE, DONE, FAILED, QUEUED, iso, utcnow
+from engine.jobs import ACTIVE, DONE, FAILED, QUEUED
 from engine.provenance import code_version
 from engine.references import RefChoice
 from engine.registry import Registry, build_registry
@@ -43,6 +43,7 @@ from engine.service_work import (
 from engine.settings import Settings
 from engine.sources.base import RunFile, Source
 from engine.store import JobState, Store, SubsystemRecord, open_store
+from engine.times import utc_iso, utcnow
 from engine.types import HistData, Status
 
 logger = logging.getLogger(__name__)
@@ -343,7 +344,7 @@ class Service(QueueUpkeep, PeopleActions):
         """Record the alert of a report, once: an existing alert is never replaced."""
         if self.store.get_alert(f"{record.run}-{record.subsystem}") is not None:
             return
-        silences = self.store.silences(active_at=iso(now))
+        silences = self.store.silences(active_at=utc_iso(now))
         alert = build_alert(record, self.config.alerts, silences, now)
         if alert is not None:
             self.store.put_alert(alert)

@@ -11,8 +11,8 @@ from datetime import datetime
 
 from engine import alerts
 from engine.errors import DQMError
-from engine.jobs import iso
 from engine.store import Alert, Silence, Store
+from engine.times import utc_iso
 
 
 class PeopleActions:
@@ -25,7 +25,7 @@ class PeopleActions:
         return now if now is not None else self.clock()
 
     def _audit(self, action: str, by: str, now: datetime, **what: object) -> None:
-        self.store.log({"action": action, "by": by, "at": iso(now), **what})
+        self.store.log({"action": action, "by": by, "at": utc_iso(now), **what})
 
     def ack_alert(self, alert_id: str, by: str, now: datetime | None = None) -> Alert:
         """Acknowledge an alert (``by``: who; kept in the audit log).
@@ -47,18 +47,18 @@ class PeopleActions:
         now = self._now(now)
         if not by.strip() or until <= now:
             msg = (f"silence of {subsystem}/{pattern}: expected who (by={by!r}) and an end in "
-                   f"the future (until={iso(until)!r}, now {iso(now)})")  # fmt: skip
+                   f"the future (until={utc_iso(until)!r}, now {utc_iso(now)})")  # fmt: skip
             raise DQMError(msg)
-        s = Silence("", subsystem, pattern, iso(until), by, reason, iso(now))
+        s = Silence("", subsystem, pattern, utc_iso(until), by, reason, utc_iso(now))
         sid = self.store.add_silence(s)
         self._audit("silence", by, now, silence=sid, subsystem=subsystem, pattern=pattern,
-                    until=iso(until), reason=reason)  # fmt: skip
+                    until=utc_iso(until), reason=reason)  # fmt: skip
         return sid
 
     def unsilence(self, silence_id: str, by: str, now: datetime | None = None) -> None:
         """Lift a silence before it expires."""
         now = self._now(now)
-        if self.store.remove_silence(silence_id, by, iso(now)) is None:
+        if self.store.remove_silence(silence_id, by, utc_iso(now)) is None:
             msg = f"no silence {silence_id!r}"
             raise DQMError(msg)
         self._audit("unsilence", by, now, silence=silence_id)
@@ -69,6 +69,6 @@ class PeopleActions:
     ) -> None:  # fmt: skip
         """A person's verdict on one result (e.g. "good", "bad"; "" clears it)."""
         now = self._now(now)
-        self.store.put_verdict(run, subsystem, path, comparator, verdict, by, iso(now))
+        self.store.put_verdict(run, subsystem, path, comparator, verdict, by, utc_iso(now))
         self._audit("verdict", by, now, run=run, subsystem=subsystem, histogram=path,
                     comparator=comparator, verdict=verdict)  # fmt: skip

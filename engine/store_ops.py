@@ -18,9 +18,9 @@ from typing import Any, Self
 
 import diskcache
 
-from engine.provenance import utc_iso
 from engine.store_records import Alert, JobState, Silence, StoreError
 from engine.store_tables import JobTable
+from engine.times import utc_iso
 
 logger = logging.getLogger(__name__)
 

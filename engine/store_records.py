@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from engine.errors import DQMError
 from engine.pipeline import SubsystemReport
 from engine.provenance import Provenance
+from engine.times import parse_iso
 from engine.types import SEVERITY, ComparisonResult, Status
 
 #: States of a (run, subsystem) job, in the order a job goes through them.
@@ -215,9 +215,3 @@ class Silence:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Silence:
         return cls(**d)
-
-
-def parse_iso(text: str) -> datetime:
-    """An ISO 8601 time (``Z`` suffix allowed; a naive time is taken as UTC)."""
-    when = datetime.fromisoformat(text)
-    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)

@@ -24,8 +24,8 @@ from dashboard.components import fmt_time, plain_table, status_mark
 from dashboard.pages import identity
 from dashboard.pages.notfound import guarded
 from engine.errors import DQMError
-from engine.jobs import iso
 from engine.store import Alert
+from engine.times import parse_iso, utc_iso
 
 logger = logging.getLogger(__name__)
 
@@ -266,7 +266,7 @@ def silence_form(subs: list[str]) -> dbc.Form:
 
 
 def _left(until: str, now: datetime) -> str:
-    seconds = (datetime.fromisoformat(until) - now).total_seconds()
+    seconds = (parse_iso(until) - now).total_seconds()
     hours = seconds / 3600
     return f"{hours:.1f} h left" if hours < 48 else f"{hours / 24:.1f} days left"
 
@@ -274,7 +274,7 @@ def _left(until: str, now: datetime) -> str:
 def silence_table(st: state.AppState, now: datetime | None = None) -> Any:
     """The silences active now, newest first, each with a "Lift" button."""
     now = now or datetime.now(UTC)
-    active = st.store.silences(active_at=iso(now))
+    active = st.store.silences(active_at=utc_iso(now))
     if not active:
         return html.P("No active silence: every alert is delivered.", className="text-muted")
     rows = [
@@ -333,15 +333,14 @@ def parse_until(text: str | None, now: datetime) -> datetime:
     raw = (text or "").strip()
     cleaned = raw.removesuffix("UTC").strip().removesuffix("Z").replace(" ", "T", 1)
     try:
-        when = datetime.fromisoformat(cleaned) if cleaned else None
+        when = parse_iso(cleaned).astimezone(UTC) if cleaned else None
     except ValueError:
         when = None
     if when is None:
         msg = f"Until {raw!r}: expected a UTC date and time such as 2026-05-01 18:00"
         raise state.BadInput(msg)
-    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
     if when <= now:
-        msg = f"Until {fmt_time(iso(when))} is in the past (now {fmt_time(iso(now))})"
+        msg = f"Until {fmt_time(utc_iso(when))} is in the past (now {fmt_time(utc_iso(now))})"
         raise state.BadInput(msg)
     return when
 
@@ -366,7 +365,7 @@ def add_silence(st: state.AppState, user: str, form: SilenceForm, now: datetime)
     length = DURATIONS[key][1]
     until = now + length if length is not None else parse_until(form.until, now)
     sid = st.silence(sub, pattern, until, user, reason)
-    return f"Silenced {sub} / {pattern} until {fmt_time(iso(until))} (silence {sid})."
+    return f"Silenced {sub} / {pattern} until {fmt_time(utc_iso(until))} (silence {sid})."
 
 
 def handle(

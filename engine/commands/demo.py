@@ -39,7 +39,6 @@ from engine.demo.live import (
 from engine.demo.live import write_service_config as write_demo_config
 from engine.demo.runs import SAMPLE, SERIES
 from engine.errors import DQMError
-from engine.jobs import utcnow
 from engine.pipeline import SubsystemReport
 from engine.reader import default_workers, pool_context
 from engine.references import previous_good
@@ -51,6 +50,7 @@ from engine.service_config import load_service_config
 from engine.settings import ROOT, Settings
 from engine.sources import LocalSource
 from engine.store import open_store
+from engine.times import utcnow
 from engine.types import Status
 
 NAME = "demo"

@@ -13,9 +13,10 @@ import signal
 from pathlib import Path
 from types import FrameType
 
-from engine.jobs import plan_jobs, utcnow
+from engine.jobs import plan_jobs
 from engine.scheduler import build_scheduler
 from engine.service import open_service
+from engine.times import utcnow
 
 NAME = "scheduler"
 HELP = "run the service: poll certification, process new runs, store results, send alerts"

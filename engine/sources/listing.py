@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 
 from engine.errors import FetchError
 from engine.sources.base import RunFile
+from engine.times import parse_iso
 
 #: The series name under which the Online layout is exposed (sample = subsystem).
 ONLINE_SERIES = "online"
@@ -68,10 +69,9 @@ def normalise_date(text: str) -> str:
             continue
         return dt.isoformat(timespec="seconds")
     try:
-        dt = datetime.fromisoformat(cleaned)
+        dt = parse_iso(cleaned).astimezone(UTC)
     except ValueError:
         return raw
-    dt = dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
     return dt.isoformat(timespec="seconds")
 
 

@@ -20,6 +20,7 @@ from engine.service_config import (
     WatchConfig,
 )
 from engine.store import JobState
+from engine.times import parse_iso, utc_iso
 
 T0 = datetime(2026, 5, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -83,7 +84,7 @@ def test_failures_back_off_exponentially_then_give_up() -> None:
     tries = []
     for _ in range(3):
         job = jobs.fail(job, "HTTP 500", T0, max_attempts=4, backoff_seconds=30)
-        tries.append(jobs.parse_iso(job.next_try) - T0)
+        tries.append(parse_iso(job.next_try) - T0)
         assert job.state == "failed"
         assert job.error == "HTTP 500"
         job = jobs.advance(job, T0)  # a worker retries it
@@ -133,6 +134,6 @@ def test_requeue_resets_attempts() -> None:
 
 def test_iso_round_trip() -> None:
     t = datetime(2026, 5, 1, 14, 0, 0, tzinfo=UTC)
-    assert jobs.iso(t) == "2026-05-01T14:00:00Z"
-    assert jobs.parse_iso(jobs.iso(t)) == t
-    assert jobs.parse_iso("2026-05-01T14:00:00") == t
+    assert utc_iso(t) == "2026-05-01T14:00:00Z"
+    assert parse_iso(utc_iso(t)) == t
+    assert parse_iso("2026-05-01T14:00:00") == t

@@ -12,7 +12,7 @@ import diskcache
 import numpy as np
 import pytest
 
-from engine.provenance import Provenance, code_version, make_provenance, utc_iso
+from engine.provenance import Provenance, code_version, make_provenance
 from engine.store import (
     Alert,
     JobState,
@@ -22,6 +22,7 @@ from engine.store import (
     SubsystemRecord,
     open_store,
 )
+from engine.times import utc_iso
 from engine.types import ComparisonResult, Status
 
 SUBS = ("CSC", "DT", "RPC")
