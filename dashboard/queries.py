@@ -14,6 +14,7 @@ from typing import Any
 from dashboard.state import AppState, BadInput
 from engine import outliers
 from engine.store import SubsystemRecord
+from engine.store_records import JobStatus
 from engine.types import SEVERITY, ComparisonResult
 
 _RUN = re.compile(r"^\s*\d{1,9}\s*$")
@@ -108,7 +109,9 @@ def overview(state: AppState, limit: int) -> dict[str, Any]:
     shown = {r for r, _ in rows}
     jobs = {
         j.key: j.state
-        for j in state.store.jobs(("queued", "fetching", "comparing", "failed"))
+        for j in state.store.jobs(
+            (JobStatus.QUEUED, JobStatus.FETCHING, JobStatus.COMPARING, JobStatus.FAILED)
+        )
         if j.run in shown
     }
     return {"runs": rows, "subsystems": subs, "jobs": jobs}

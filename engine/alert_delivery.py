@@ -20,7 +20,7 @@ import requests
 
 from engine.alert_format import email_message, webhook_payload
 from engine.errors import ConfigError, DQMError, FetchError
-from engine.store_records import Alert
+from engine.store_records import Alert, JobStatus
 from engine.times import parse_iso, utc_iso
 
 if TYPE_CHECKING:
@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 #: The delivery channel of the email recipients (one message to all of them).
 EMAIL_CHANNEL = "email"
 #: Job states during which a run's alerts wait, so that its message is complete.
-BUSY_STATES = ("queued", "fetching", "comparing")
+BUSY_STATES = (JobStatus.QUEUED, JobStatus.FETCHING, JobStatus.COMPARING)
 #: Longest wait between two attempts of a failing delivery.
 MAX_BACKOFF_SECONDS = 6 * 3600.0
 #: Newest alerts looked at for undelivered channels (older ones are history).

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import DQMError
-from engine.store import JobState
+from engine.store_records import JobState, JobStatus
 from engine.times import parse_iso, utc_iso, utcnow
 
 if TYPE_CHECKING:
@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-QUEUED, FETCHING, COMPARING, DONE, FAILED = "queued", "fetching", "comparing", "done", "failed"
-STATES: tuple[str, ...] = (QUEUED, FETCHING, COMPARING, DONE, FAILED)
+QUEUED, FETCHING, COMPARING, DONE, FAILED = JobStatus
+STATES: tuple[str, ...] = tuple(JobStatus)
 #: States a job is in while some process works on it (back to queued after a crash).
 ACTIVE: tuple[str, ...] = (FETCHING, COMPARING)
 #: Allowed moves of :func:`advance` (``fail`` and ``requeue`` work from any state).

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
 from engine.errors import DQMError
@@ -15,8 +16,21 @@ from engine.provenance import Provenance
 from engine.times import parse_iso
 from engine.types import SEVERITY, ComparisonResult, Status
 
-#: States of a (run, subsystem) job, in the order a job goes through them.
-JOB_STATES = ("queued", "fetching", "comparing", "done", "failed")
+
+class JobStatus(StrEnum):
+    """States of a (run, subsystem) job, in the order a job goes through them."""
+
+    QUEUED = "queued"
+    FETCHING = "fetching"
+    COMPARING = "comparing"
+    DONE = "done"
+    FAILED = "failed"
+
+    def __repr__(self) -> str:  # messages quote a state as the word it is stored as
+        return repr(self.value)
+
+
+JOB_STATES: tuple[str, ...] = tuple(s.value for s in JobStatus)
 
 
 class StoreError(DQMError):
@@ -137,6 +151,7 @@ class JobState:
                 f"job {self.run}/{self.subsystem}: state {self.state!r} is not one of {JOB_STATES}"
             )
             raise ValueError(msg)
+        object.__setattr__(self, "state", JobStatus(self.state))
 
     @property
     def key(self) -> str:

@@ -17,6 +17,7 @@ from dashboard import ids, queries, state
 from dashboard.components import cell_model, fmt_time, status_mark
 from dashboard.pages.notfound import guarded
 from engine.store import StoreError
+from engine.store_records import JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def render(options: dict[str, Any], n_rotate: int) -> tuple[Any, Any, Any]:
 
 
 def _empty(st: state.AppState, last_poll: str) -> html.Div:
-    waiting = len(st.store.jobs(("queued", "fetching", "comparing")))
+    waiting = st.store.count_jobs((JobStatus.QUEUED, JobStatus.FETCHING, JobStatus.COMPARING))
     extra = f" {waiting} jobs are waiting to be processed." if waiting else ""
     return html.Div(
         [
