@@ -19,6 +19,8 @@ from engine.types import PLOT_KINDS, Comparator
 
 ENTRY_POINT_GROUP = "autodqm.comparators"
 _NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
+#: What a comparator may learn from (``learns_from``; the first is the default).
+LEARNS_FROM = ("references", "history")
 
 
 def _load(spec: str) -> object:
@@ -55,6 +57,10 @@ class Registry:
             raise PluginError(msg)
         if cls.plot_kind not in PLOT_KINDS:  # type: ignore[attr-defined]
             msg = f"{where}: plot_kind {cls.plot_kind!r} not one of {sorted(PLOT_KINDS)}"  # type: ignore[attr-defined]
+            raise PluginError(msg)
+        learns = getattr(cls, "learns_from", LEARNS_FROM[0])
+        if learns not in LEARNS_FROM:
+            msg = f"{where}: learns_from {learns!r} not one of {list(LEARNS_FROM)}"
             raise PluginError(msg)
         if name in self._classes:
             msg = f"{where}: name {name!r} is already taken by {self._classes[name].__module__}"

@@ -17,7 +17,9 @@ from engine.registry import Registry
 #: source), same numbers, then the tests that learn each histogram's normal variation
 #: from the references and set their cut from the number of histograms, so that a new
 #: subsystem is judged well without tuning (each runs only where it applies).
-AUTODQM_DEFAULTS: tuple[str, ...] = ("pull_values", "ks_test", "autodqm_ml_pca", "beta_binomial")
+#: AutoDQM's default tests, without its trained PCA: a model file is not something a
+#: config can rely on (history_pca learns the same from each histogram's history).
+AUTODQM_DEFAULTS: tuple[str, ...] = ("pull_values", "ks_test", "beta_binomial")
 DEFAULT_COMPARATORS: tuple[str, ...] = (*AUTODQM_DEFAULTS, "variation_scan", "moments")
 #: The tests whose flags decide a histogram's verdict and alerts unless a config's
 #: ``decide`` says otherwise: the calibrated ones, whose false-alarm rate per run is their

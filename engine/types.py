@@ -180,7 +180,13 @@ class Comparator(Protocol):
     plot_kind: ClassVar[str]
     #: Histogram dimensions the test applies to; others are not run by default.
     dims: ClassVar[tuple[int, ...]]
-    # Optional: ``learns_from: ClassVar[str] = "history"`` makes the pipeline pass the
-    # histogram's history of good runs instead of the references (see compare_hists).
+    # The rest of the contract (optional; checked by ``Registry.register``):
+    # - ``learns_from: ClassVar[str]``: ``"references"`` (default) or ``"history"``, which
+    #   makes the pipeline pass the histogram's history of good runs instead of the
+    #   references (see ``engine.pipeline.compare_hists``);
+    # - a field ``n_tests: int`` is set by the pipeline to the number of histograms the
+    #   test judges in the subsystem, for a cut corrected for looking at all of them;
+    # - ``HistData.exposure`` and ``HistData.rate_spread`` of the data are set by the
+    #   pipeline (a rate against the subsystem's other histograms).
 
     def compare(self, data: HistData, refs: Sequence[HistData]) -> ComparisonResult: ...

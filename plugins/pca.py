@@ -1,7 +1,9 @@
 """Plugins layer: ``pca`` and ``autodqm_ml_pca``, reconstruction error of a trained PCA.
 
-A model is data, not a file: the engine reads the model file and passes its arrays in as
-parameters (see :meth:`PCA.from_model`); the comparators do no I/O.
+A model is data, not a file: its arrays are parameters (``components``, ``mean``,
+``sse_cut`` in the config, or :meth:`PCA.from_model` from a parsed model); the comparators
+do no I/O and no model file is read. Neither runs by default: ``history_pca`` learns a
+PCA of each histogram's normal variation from its own history, with no training step.
 """
 
 from __future__ import annotations
@@ -111,7 +113,8 @@ class _Reconstruction:
         if not self.components:
             reason = f"no trained PCA model configured for {data.path}"
             if self.model:
-                reason += f" (model file {self.model!r} was not loaded)"
+                reason += (" (model files are not read; give components and mean in the "
+                           "config, or use history_pca)")  # fmt: skip
             return skipped(self.name, data, reason)
         x = np.asarray(data.counts, dtype=np.float64).ravel()
         comps = np.asarray(self.components, dtype=np.float64)[: self._n_components()]

@@ -216,7 +216,7 @@ def test_crlf_and_default_comparators(tmp_path: Path, registry: Registry) -> Non
     path = tmp_path / "GEM.json"
     path.write_bytes(json.dumps(BASE, indent=1).replace("\n", "\r\n").encode())
     sub = load_subsystem(path, registry)
-    assert sub.comparators == ("pull_values", "ks_test", "autodqm_ml_pca", "beta_binomial",
+    assert sub.comparators == ("pull_values", "ks_test", "beta_binomial",
                                "variation_scan", "moments")  # fmt: skip
 
 

@@ -145,7 +145,7 @@ def test_minimal_config_gets_autodqm_defaults(tmp_path: Path, registry: Registry
     assert sub.name == "CSC"
     assert sub.comparators == DEFAULT_COMPARATORS
     # AutoDQM's four, then the tests that need no tuning
-    assert sub.comparators == ("pull_values", "ks_test", "autodqm_ml_pca", "beta_binomial",
+    assert sub.comparators == ("pull_values", "ks_test", "beta_binomial",
                                "variation_scan", "moments")  # fmt: skip
     (h,) = sub.hists
     assert (h.index, h.directory, h.name, h.comparators, h.norm_type) == (

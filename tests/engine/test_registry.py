@@ -85,3 +85,20 @@ def test_bad_plot_kind_and_not_a_class() -> None:
 def test_unimportable_spec() -> None:
     with pytest.raises(PluginError, match="cannot import"):
         build_registry(["nonexistent.module:Thing"])
+
+
+def test_learns_from_is_checked() -> None:
+    @dataclass(frozen=True)
+    class Learner:
+        name: ClassVar[str] = "learner"
+        plot_kind: ClassVar[str] = "overlay"
+        dims: ClassVar[tuple[int, ...]] = (1,)
+        learns_from: ClassVar[str] = "the future"
+
+        def compare(self, data, refs):  # pragma: no cover
+            raise NotImplementedError
+
+    with pytest.raises(
+        PluginError, match=r"learns_from 'the future' not one of \['references', 'history'\]"
+    ):
+        Registry().register(Learner)

@@ -58,7 +58,9 @@ def test_without_a_model_is_skipped() -> None:
         assert res.reason == "no trained PCA model configured for Digis/hWireTBin"
     res = AutoDQMMLPCA(model="models/CSC/hWireTBin.json").compare(h, [])
     assert res.status is Status.SKIPPED
-    assert res.reason.endswith("(model file 'models/CSC/hWireTBin.json' was not loaded)")
+    assert res.reason.endswith(
+        "(model files are not read; give components and mean in the config, or use history_pca)"
+    )
 
 
 def test_healthy_run_is_ok(model: dict[str, object]) -> None:
