@@ -37,7 +37,7 @@ from engine import outliers
 from engine.config import SubsystemConfig, find_subsystem, load_subsystem
 from engine.demo import DemoOptions, Failure, RunInfo, generate, load_runs, load_truth
 from engine.io import open_dqm
-from engine.pipeline import Plan, compare_hists, plan
+from engine.pipeline import Plan, compare_hists, plan, with_exposure
 from engine.registry import Registry, build_registry
 from engine.settings import Settings
 from engine.types import ComparisonResult, HistData, Status
@@ -101,7 +101,7 @@ def evaluate(
             # as the service: the latest earlier judged runs whose histogram was not flagged
             past: dict[str, list[HistData]] = {p: [] for p in data}
             for before in reversed(judged[:pos]):
-                held = hists(before)[sub.name][1]
+                held = with_exposure(hists(before)[sub.name][1])  # as History.history
                 for p, lst in past.items():
                     if (
                         len(lst) < history

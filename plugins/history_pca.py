@@ -16,11 +16,29 @@ from scipy import special
 from engine.types import ComparisonResult, FloatArray, HistData, Status
 from plugins._common import has_profile_errors, result, skipped, usable_refs
 from plugins._lowrank import Series, choose_rank, counts_series, fit, means_series, residuals
-from plugins._scores import calibrate, rate_change, sigma_of_log_p, statistics
+from plugins._scores import Calibrated, calibrate, rate_change, sigma_of_log_p, statistics
 from plugins._variance import RunLevelCut
 from plugins.multiscale import _range_text
 
 STAT_NAMES = ("worst window", "mean squared pull", "rate")
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    """One series' shape judgment: the model's rank, the scores and their calibration."""
+
+    series: Series
+    used: np.ndarray
+    rank: int
+    ahead: FloatArray
+    stat: FloatArray
+    corner: tuple[int, ...]
+    size: int
+    z: FloatArray
+    fitted: FloatArray
+    centre: FloatArray
+    extra: FloatArray
+    cals: list[Calibrated]
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,66 +141,54 @@ class HistoryPCA(RunLevelCut):
     def _judge(self, data: HistData, hist: list[HistData]) -> ComparisonResult:
         profile = has_profile_errors(data) and all(has_profile_errors(r) for r in hist)
         runs = [*hist, data]
-        if profile:
-            series = means_series(
+        shape = data.values.shape
+        k = len(hist)
+        counts = np.stack([np.nan_to_num(r.counts.ravel(), nan=0.0) for r in runs])
+        filled = np.asarray(counts.sum(axis=0) > 0)
+        totals = [float(np.nansum(r.counts)) for r in runs]
+        by_counts = self._shape(counts_series(counts[:, filled]), filled, totals, shape, k)
+        if profile:  # the means, and the entries per bin (a dead region has none)
+            means = means_series(
                 np.stack([r.values.ravel() for r in runs]),
                 np.stack([np.asarray(r.variances).ravel() for r in runs]),
                 np.stack([np.asarray(r.bin_entries).ravel() for r in runs]),
             )
-            used: np.ndarray = np.asarray(np.isfinite(series.v).any(axis=0))
+            used: np.ndarray = np.asarray(np.isfinite(means.v).any(axis=0))
+            means = Series(means.y[:, used], means.v[:, used])
+            shapes = [self._shape(means, used, [None] * len(runs), shape, k), by_counts]
         else:
-            counts = np.stack([np.nan_to_num(r.counts.ravel(), nan=0.0) for r in runs])
-            used = np.asarray(counts.sum(axis=0) > 0)
-            series = counts_series(counts[:, used])
-        if profile:
-            series = Series(series.y[:, used], series.v[:, used])
-        k = len(hist)
-        y_h, v_h = series.y[:k], series.v[:k]
-        rank = choose_rank(Series(y_h, v_h), self.rank_max)
-        shape = data.values.shape
-
-        totals = [None if profile else float(np.nansum(r.counts)) for r in runs]
-
-        def score_of(train: np.ndarray, i: int, rank: int = rank) -> tuple[Any, ...]:
-            model = fit(Series(y_h[train], v_h[train]), rank)
-            z_used, fitted = residuals(model, series.y[i], series.v[i], totals[i])
-            z = np.zeros(used.size)
-            z[used] = z_used
-            return *statistics(z, used, shape), z, fitted, model.centre, model.extra
-
-        loo = np.array([score_of(np.arange(k) != i, i)[0] for i in range(k)])
-        ahead = self._ahead_factor(loo, score_of, y_h, v_h)
-        loo = loo * ahead
-        stat, corner, size, z, fitted, centre, extra = score_of(np.ones(k, bool), k)
-        cals = [calibrate(loo[:, j], float(stat[j])) for j in range(len(stat))]
+            shapes = [by_counts]
         rate = rate_change(data, hist)
-        log_ps = [c.log_p for c in cals] + ([] if rate is None else [rate[0]])
+        log_ps = [c.log_p for sh in shapes for c in sh.cals] + ([] if rate is None else [rate[0]])
         worst = int(np.argmin(log_ps))
         log_p = min(0.0, math.log(len(log_ps)) + log_ps[worst])
         sigma = sigma_of_log_p(log_p)
         cut = self.cut
         flagged = sigma > cut
-        arrays = self._arrays(data, profile, used, z, centre + fitted, extra + series.v[k])
-        where = self._where(data, corner, size)
+        main = shapes[0]
+        arrays = self._arrays(data, profile, main.used, main.z, main.centre + main.fitted,
+                              main.extra + main.series.v[k])  # fmt: skip
         how = (f"cut {cut:.1f}\u03c3 from alpha {self.alpha:g} over {self.n_tests} histograms"
                if self.z_cut is None else f"cut {cut:.1f}\u03c3 (z_cut)")  # fmt: skip
-        if worst < len(cals):
-            drift = (
-                f" (x{ahead[worst]:.2f} for a run ahead of its history)"
-                if ahead[worst] > 1.005
-                else ""
-            )
+        n_stats = len(main.cals)
+        if worst < n_stats * len(shapes):
+            sh, j = shapes[worst // n_stats], worst % n_stats
+            what = " (entries per bin)" if profile and sh is by_counts else ""
+            drift = (f" (x{sh.ahead[j]:.2f} for a run ahead of its history)"
+                     if sh.ahead[j] > 1.005 else "")  # fmt: skip
             why = (
-                f"{where}: {stat[0]:.1f}\u03c3 off the normal variation (rank-{rank} model "
-                f"of {k} history runs); {STAT_NAMES[worst]} {float(stat[worst]):.3g} against "
-                f"a typical {cals[worst].centre:.3g} in the history's leave-one-out scores"
-                f"{drift}"
+                f"{self._where(data, sh.corner, sh.size)}{what}: {sh.stat[0]:.1f}\u03c3 off the "
+                f"normal variation (rank-{sh.rank} model of {k} history runs); {STAT_NAMES[j]} "
+                f"{float(sh.stat[j]):.3g} against a typical {sh.cals[j].centre:.3g} in the "
+                f"history's leave-one-out scores{drift}"
             )
         else:  # the rate
             assert rate is not None
             why = (f"rate: {rate[1]:+.1%} in its share of the subsystem's entries, where the "
                    f"{k} history runs vary by \u00b1{rate[2]:.1%}; the shape is "
-                   f"{stat[0]:.1f}\u03c3 off normal in {where}")  # fmt: skip
+                   f"{main.stat[0]:.1f}\u03c3 off normal in "
+                   f"{self._where(data, main.corner, main.size)}")  # fmt: skip
+        stat, rank, ahead = main.stat, main.rank, np.maximum.reduce([sh.ahead for sh in shapes])
         reason = f"{why} → {sigma:.1f}\u03c3 {'>' if flagged else '<='} {how}"
         return result(
             self.name, data, Status.FLAGGED if flagged else Status.OK,
@@ -194,6 +200,29 @@ class HistoryPCA(RunLevelCut):
                     **({} if rate is None else {"rate": rate[1]})},
             arrays=arrays,
         )  # fmt: skip
+
+    def _shape(
+        self, series: Series, used: np.ndarray, totals: Sequence[float | None],
+        shape: tuple[int, ...], k: int,
+    ) -> _Shape:  # fmt: skip
+        """The data's shape scores against the model of the history (its first ``k`` runs
+        of ``series``), calibrated on the history's leave-one-out scores."""
+        y_h, v_h = series.y[:k], series.v[:k]
+        rank = choose_rank(Series(y_h, v_h), self.rank_max)
+
+        def score_of(train: np.ndarray, i: int, rank: int = rank) -> tuple[Any, ...]:
+            model = fit(Series(y_h[train], v_h[train]), rank)
+            z_used, fitted = residuals(model, series.y[i], series.v[i], totals[i])
+            z = np.zeros(used.size)
+            z[used] = z_used
+            return *statistics(z, used, shape), z, fitted, model.centre, model.extra
+
+        loo = np.array([score_of(np.arange(k) != i, i)[0] for i in range(k)])
+        ahead = self._ahead_factor(loo, score_of, y_h, v_h)
+        stat, corner, size, z, fitted, centre, extra = score_of(np.ones(k, bool), k)
+        cals = [calibrate(loo[:, j] * ahead[j], float(stat[j])) for j in range(len(stat))]
+        return _Shape(series, used, rank, ahead, stat, corner, size, z, fitted, centre, extra,
+                      cals)  # fmt: skip
 
     def _rate_only(
         self, data: HistData, k: int, rate: tuple[float, float, float], why: str
