@@ -200,47 +200,35 @@ def compare_hists(
     # One histogram's algebra is small (matrices of tens of runs): BLAS threads only
     # contend with each other and with the worker processes, several times slower.
     with threadpool_limits(limits=1, user_api="blas"):
-        return _compare_hists(sub, registry, the_plan, data, refs, n_tests, history)
-
-
-def _compare_hists(
-    sub: SubsystemConfig,
-    registry: Registry,
-    the_plan: Plan,
-    data: Mapping[str, HistData],
-    refs: Sequence[Mapping[str, HistData]],
-    n_tests: Mapping[str, int] | None,
-    history: Mapping[str, Sequence[HistData]] | None,
-) -> list[ComparisonResult]:
-    work: list[tuple[PlannedHist, HistData, list[HistData], list[tuple[str, bool]]]] = []
-    refs = [with_exposure(r) for r in refs]
-    spread = rate_spread(refs)
-    data = {p: replace(h, rate_spread=spread) for p, h in with_exposure(data).items()}
-    for ph in the_plan.hists:
-        d = data.get(ph.path)
-        if d is None:
-            continue
-        rs = [r[ph.path] for r in refs if ph.path in r]
-        if ph.concat:
-            d = _concatenated(d, [data.get(c) for c in ph.concat])
-            rs = [
-                _concatenated(ref[ph.path], [ref.get(c) for c in ph.concat])
-                for ref in refs
-                if ph.path in ref
-            ]
-        work.append((ph, d, rs, _comparators_for(sub, ph, d, registry)))
-    counts = tests_per_comparator(sub, the_plan) if n_tests is None else n_tests
-    learns = {n: getattr(registry.get(n), "learns_from", "references") == "history"
-              for n in counts}  # fmt: skip
-    out = []
-    for ph, d, rs, comps in work:
-        past = None if history is None or ph.concat else history.get(ph.path)
-        for name, applies in comps:
-            given = past if learns.get(name) and past is not None else rs
-            n_given = len(given) if given is past else len(refs)
-            out.append(_run_one(sub, registry, ph, name, applies, d, given, n_given,
-                                counts.get(name, 1)))  # fmt: skip
-    return out
+        work: list[tuple[PlannedHist, HistData, list[HistData], list[tuple[str, bool]]]] = []
+        refs = [with_exposure(r) for r in refs]
+        spread = rate_spread(refs)
+        data = {p: replace(h, rate_spread=spread) for p, h in with_exposure(data).items()}
+        for ph in the_plan.hists:
+            d = data.get(ph.path)
+            if d is None:
+                continue
+            rs = [r[ph.path] for r in refs if ph.path in r]
+            if ph.concat:
+                d = _concatenated(d, [data.get(c) for c in ph.concat])
+                rs = [
+                    _concatenated(ref[ph.path], [ref.get(c) for c in ph.concat])
+                    for ref in refs
+                    if ph.path in ref
+                ]
+            work.append((ph, d, rs, _comparators_for(sub, ph, d, registry)))
+        counts = tests_per_comparator(sub, the_plan) if n_tests is None else n_tests
+        learns = {n: getattr(registry.get(n), "learns_from", "references") == "history"
+                  for n in counts}  # fmt: skip
+        out = []
+        for ph, d, rs, comps in work:
+            past = None if history is None or ph.concat else history.get(ph.path)
+            for name, applies in comps:
+                given = past if learns.get(name) and past is not None else rs
+                n_given = len(given) if given is past else len(refs)
+                out.append(_run_one(sub, registry, ph, name, applies, d, given, n_given,
+                                    counts.get(name, 1)))  # fmt: skip
+        return out
 
 
 def _run_one(

@@ -144,16 +144,19 @@ class JobTable:
         if states is None:
             rows = self._db().execute(f"SELECT {cols} FROM jobs ORDER BY run, subsystem")
         else:
-            wanted = sorted(set(states))
-            marks = ", ".join("?" * len(wanted))
+            where, wanted = _in_states(states)
             rows = self._db().execute(
-                f"SELECT {cols} FROM jobs WHERE state IN ({marks}) ORDER BY run, subsystem",
-                wanted,
+                f"SELECT {cols} FROM jobs WHERE {where} ORDER BY run, subsystem", wanted
             )
         return [_job(r) for r in rows.fetchall()]
 
     def count(self, states: Iterable[str]) -> int:
-        wanted = sorted(set(states))
-        marks = ", ".join("?" * len(wanted))
-        got = self._db().execute(f"SELECT COUNT(*) FROM jobs WHERE state IN ({marks})", wanted)
+        where, wanted = _in_states(states)
+        got = self._db().execute(f"SELECT COUNT(*) FROM jobs WHERE {where}", wanted)
         return int(got.fetchone()[0])
+
+
+def _in_states(states: Iterable[str]) -> tuple[str, list[str]]:
+    """``state IN (?, ...)`` and its parameters."""
+    wanted = sorted(set(states))
+    return f"state IN ({', '.join('?' * len(wanted))})", wanted

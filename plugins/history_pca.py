@@ -116,9 +116,10 @@ class HistoryPCA(RunLevelCut):
         """Judge ``data`` against the model learned from ``refs`` (its history)."""
         kept, dropped = usable_refs(data, refs)
         kept = [r for r in kept if float(r.counts.sum()) >= self.min_entries]
+        n = float(np.nansum(data.counts))
         if len(kept) < self.min_history:
             why = f"; {'; '.join(dropped)}" if dropped else ""
-            rate = rate_change(data, kept) if float(np.nansum(data.counts)) > 0 else None
+            rate = rate_change(data, kept) if n > 0 else None
             if rate is not None:
                 return self._rate_only(data, len(kept), rate, why)
             return skipped(
@@ -126,7 +127,6 @@ class HistoryPCA(RunLevelCut):
                 f"history of {len(kept)} usable runs; at least {self.min_history} are needed "
                 f"to learn the normal variation{why}",
             )  # fmt: skip
-        n = float(np.nansum(data.counts))
         if n <= 0:
             ref_n = float(np.median([r.counts.sum() for r in kept]))
             return result(
@@ -188,14 +188,13 @@ class HistoryPCA(RunLevelCut):
                    f"{k} history runs vary by \u00b1{rate[2]:.1%}; the shape is "
                    f"{main.stat[0]:.1f}\u03c3 off normal in "
                    f"{self._where(data, main.corner, main.size)}")  # fmt: skip
-        stat, rank, ahead = main.stat, main.rank, np.maximum.reduce([sh.ahead for sh in shapes])
         reason = f"{why} → {sigma:.1f}\u03c3 {'>' if flagged else '<='} {how}"
         return result(
             self.name, data, Status.FLAGGED if flagged else Status.OK,
             score=sigma / cut, threshold=1.0, reason=reason,
-            scores={"sigma": sigma, "cut": cut, "window": float(stat[0]),
-                    "chi2": float(stat[1]), "rank": float(rank), "history": float(k),
-                    "ahead": float(np.max(ahead)),
+            scores={"sigma": sigma, "cut": cut, "window": float(main.stat[0]),
+                    "chi2": float(main.stat[1]), "rank": float(main.rank), "history": float(k),
+                    "ahead": max(float(np.max(sh.ahead)) for sh in shapes),
                     "log10_p": log_p / math.log(10),
                     **({} if rate is None else {"rate": rate[1]})},
             arrays=arrays,
